@@ -1,0 +1,33 @@
+// The process: configuration, listen, graceful shutdown. Everything else lives in buildApp.
+import { ConfigError, loadConfig, type Config } from './config.ts'
+import { createLogger } from './logger.ts'
+import { createRelay } from './relay.ts'
+
+let config: Config
+try {
+  config = loadConfig()
+} catch (err) {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`obo-relay: ${err.message}\n`)
+    process.exit(1)
+  }
+  throw err
+}
+
+const logger = createLogger(config.logLevel)
+if (config.tokenEncryptionKeyGenerated) logger.warn('TOKEN_ENCRYPTION_KEY not set: using a random key, browser sessions end when this process does')
+const relay = await createRelay({ config, logger })
+await relay.app.listen({ host: config.host, port: config.port })
+
+let stopping = false
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    if (stopping) return
+    stopping = true
+    logger.info({ signal }, 'shutting down')
+    relay.close().then(() => process.exit(0), (err: unknown) => {
+      logger.error({ err }, 'shutdown failed')
+      process.exit(1)
+    })
+  })
+}
