@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyError } from 'fastify'
+import fastifyCookie from '@fastify/cookie'
+import fastifySwagger from '@fastify/swagger'
+import fastifySwaggerUi from '@fastify/swagger-ui'
 import type { Logger } from 'pino'
 import type { Config } from './config.ts'
 import { RelayError, formatBearerChallenge } from './errors.ts'
@@ -14,6 +17,8 @@ export interface ReadinessCheck {
 export interface AppDeps {
   config: Config
   logger: Logger
+  /** HMAC key for signed cookies. */
+  cookieSecret: Buffer
   readinessChecks?: ReadinessCheck[]
 }
 
@@ -33,6 +38,22 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     },
     disableRequestLogging: true,
   })
+
+  await app.register(fastifyCookie, { secret: deps.cookieSecret.toString('base64url') })
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: { title: 'obo-relay', version: '0.1.0', description: 'Calls Entra-protected MCP servers on behalf of the signed-in user.' },
+      servers: [{ url: config.publicUrl.origin }],
+      components: {
+        securitySchemes: {
+          entraBearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: `Entra access token for ${config.relayScope}` },
+          session: { type: 'apiKey', in: 'cookie', name: 'obo_session', description: 'Browser session from /auth/login' },
+        },
+      },
+    },
+  })
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' })
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)

@@ -16,8 +16,15 @@ try {
 
 const logger = createLogger(config.logLevel)
 if (config.tokenEncryptionKeyGenerated) logger.warn('TOKEN_ENCRYPTION_KEY not set: using a random key, browser sessions end when this process does')
-const relay = await createRelay({ config, logger })
-await relay.app.listen({ host: config.host, port: config.port })
+let relay: Awaited<ReturnType<typeof createRelay>>
+try {
+  relay = await createRelay({ config, logger })
+  await relay.app.listen({ host: config.host, port: config.port })
+} catch (err) {
+  logger.fatal({ err: { message: err instanceof Error ? err.message : String(err) } }, 'obo-relay could not start')
+  process.stderr.write(`obo-relay: cannot start: ${err instanceof Error ? err.message : String(err)}\n`)
+  process.exit(1)
+}
 
 let stopping = false
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

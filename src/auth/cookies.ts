@@ -1,0 +1,24 @@
+import type { CookieSerializeOptions } from '@fastify/cookie'
+import type { FastifyRequest } from 'fastify'
+
+export interface CookieSettings {
+  /** https deployments get `Secure` and the `__Host-` prefix (no Domain, Path=/). */
+  secure: boolean
+}
+
+export function cookieNames (settings: CookieSettings): { session: string, login: string } {
+  const prefix = settings.secure ? '__Host-' : ''
+  return { session: `${prefix}obo_session`, login: `${prefix}obo_login` }
+}
+
+export function cookieOptions (settings: CookieSettings, maxAgeSec: number): CookieSerializeOptions {
+  return { httpOnly: true, sameSite: 'lax', secure: settings.secure, path: '/', maxAge: maxAgeSec }
+}
+
+/** The session id from the signed cookie, or undefined when absent or its signature is wrong. */
+export function readSessionId (request: FastifyRequest, settings: CookieSettings): string | undefined {
+  const raw = request.cookies[cookieNames(settings).session]
+  if (raw === undefined) return undefined
+  const unsigned = request.unsignCookie(raw)
+  return unsigned.valid && unsigned.value !== null ? unsigned.value : undefined
+}

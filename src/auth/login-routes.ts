@@ -1,0 +1,184 @@
+// Browser sign-in through Entra (auth code + PKCE + state + nonce; the relay is a confidential client).
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { mapEntraError } from '../entra/entra-errors.ts'
+import type { EntraExchangeRecord, MsalFactory } from '../entra/msal.ts'
+import { errors } from '../errors.ts'
+import type { KeyValueStore } from '../stores/types.ts'
+import type { SessionService } from './sessions.ts'
+import { cookieNames, cookieOptions, readSessionId, type CookieSettings } from './cookies.ts'
+
+const LOGIN_STATE_TTL_SEC = 600
+const PROMPTS = new Set(['login', 'consent', 'select_account'])
+
+interface LoginTransaction {
+  codeVerifier: string
+  nonce: string
+  returnTo: string
+  bindingHash: string
+}
+
+export interface LoginRoutesOptions {
+  msal: MsalFactory
+  sessions: SessionService
+  store: KeyValueStore
+  relayScope: string
+  redirectUri: string
+  publicUrl: URL
+  cookies: CookieSettings
+  loginUrl: (options: { claims?: string, prompt?: 'consent' }) => string
+}
+
+/**
+ * `return_to` must stay on the relay: a path starting with one `/`, no backslash, no control characters or
+ * whitespace (browsers drop tabs/newlines, turning `/\t/evil` into `//evil`), and resolving to our origin.
+ */
+export function safeReturnTo (value: unknown, publicUrl: URL): string | undefined {
+  if (value === undefined || value === '') return '/'
+  if (typeof value !== 'string' || value.length > 2048) return undefined
+  // eslint-disable-next-line no-control-regex
+  if (!value.startsWith('/') || value.startsWith('//') || /[\\\s\u0000-\u001f\u007f]/.test(value)) return undefined
+  try {
+    const resolved = new URL(value, publicUrl)
+    if (resolved.origin !== publicUrl.origin) return undefined
+    return `${resolved.pathname}${resolved.search}${resolved.hash}`
+  } catch {
+    return undefined
+  }
+}
+
+const sha256 = (value: string) => createHash('sha256').update(value).digest()
+
+export async function loginRoutes (app: FastifyInstance, o: LoginRoutesOptions): Promise<void> {
+  const names = cookieNames(o.cookies)
+
+  app.get('/auth/login', {
+    schema: {
+      querystring: {
+        type: 'object',
+        properties: {
+          return_to: { type: 'string', maxLength: 2048 },
+          prompt: { type: 'string', maxLength: 32 },
+          claims: { type: 'string', maxLength: 8192 },
+        },
+      },
+    },
+  }, async (request: FastifyRequest<{ Querystring: { return_to?: string, prompt?: string, claims?: string } }>, reply) => {
+    const returnTo = safeReturnTo(request.query.return_to, o.publicUrl)
+    if (returnTo === undefined) throw errors.invalidRequest('return_to must be a relative path on the relay, such as /v1/me.')
+    const prompt = request.query.prompt
+    if (prompt !== undefined && !PROMPTS.has(prompt)) throw errors.invalidRequest('prompt must be login, consent or select_account.')
+    let claims: string | undefined
+    if (request.query.claims !== undefined) {
+      claims = Buffer.from(request.query.claims, 'base64url').toString('utf8')
+      try {
+        JSON.parse(claims)
+      } catch {
+        throw errors.invalidRequest('claims must be a base64url-encoded JSON claims request.')
+      }
+    }
+
+    // The browser binding: a random value in an HttpOnly cookie whose hash is stored with the state.
+    let binding = request.cookies[names.login]
+    if (binding === undefined || !/^[\w-]{43}$/.test(binding)) binding = randomBytes(32).toString('base64url')
+    const state = randomBytes(32).toString('base64url')
+    const nonce = randomBytes(32).toString('base64url')
+    const codeVerifier = randomBytes(32).toString('base64url')
+    const codeChallenge = createHash('sha256').update(codeVerifier).digest('base64url')
+    const transaction: LoginTransaction = { codeVerifier, nonce, returnTo, bindingHash: sha256(binding).toString('base64url') }
+    await o.store.set(`login:${state}`, JSON.stringify(transaction), LOGIN_STATE_TTL_SEC)
+
+    const client = await o.msal.client()
+    const url = await client.getAuthCodeUrl({
+      scopes: [o.relayScope],
+      redirectUri: o.redirectUri,
+      state,
+      nonce,
+      codeChallenge,
+      codeChallengeMethod: 'S256',
+      responseMode: 'query',
+      ...(prompt === undefined ? {} : { prompt }),
+      ...(claims === undefined ? {} : { claims }),
+    })
+    reply.setCookie(names.login, binding, cookieOptions(o.cookies, LOGIN_STATE_TTL_SEC))
+    return reply.redirect(url, 302)
+  })
+
+  app.get('/auth/callback', {
+    schema: {
+      querystring: {
+        type: 'object',
+        properties: {
+          code: { type: 'string', maxLength: 8192 },
+          state: { type: 'string', maxLength: 512 },
+          error: { type: 'string', maxLength: 256 },
+          error_description: { type: 'string', maxLength: 4096 },
+        },
+      },
+    },
+  }, async (request: FastifyRequest<{ Querystring: { code?: string, state?: string, error?: string, error_description?: string } }>, reply) => {
+    const { code, state } = request.query
+    if (state === undefined || state === '') throw errors.invalidRequest('The sign-in response has no state.')
+    // Single use: the state is taken (read and deleted) whatever happens next.
+    const raw = await o.store.take(`login:${state}`)
+    if (raw === undefined) throw errors.invalidRequest('The sign-in state is unknown, expired or already used; start again at /auth/login.')
+    const transaction = JSON.parse(raw) as LoginTransaction
+    const binding = request.cookies[names.login]
+    const expected = Buffer.from(transaction.bindingHash, 'base64url')
+    if (binding === undefined || !timingSafeEqual(sha256(binding), expected)) {
+      throw errors.invalidRequest('The sign-in response does not belong to this browser; start again at /auth/login.')
+    }
+    reply.clearCookie(names.login, cookieOptions(o.cookies, 0))
+    if (request.query.error !== undefined) {
+      const aadsts = /AADSTS(\d+)/.exec(request.query.error_description ?? '')?.[1]
+      throw errors.accessDenied(`Entra did not complete the sign-in (${request.query.error.replace(/[^\w]/g, '')}${aadsts === undefined ? '' : `, AADSTS${aadsts}`}).`)
+    }
+    if (code === undefined || code === '') throw errors.invalidRequest('The sign-in response has no code.')
+
+    const record: EntraExchangeRecord = {}
+    const client = await o.msal.client({ record })
+    let result
+    try {
+      result = await client.acquireTokenByCode(
+        { code, scopes: [o.relayScope], redirectUri: o.redirectUri, codeVerifier: transaction.codeVerifier, state },
+        { code, state, nonce: transaction.nonce },
+      )
+    } catch (err) {
+      const mapped = mapEntraError(err, { record, loginUrl: o.loginUrl, what: 'the sign-in' })
+      request.log.warn({ ...mapped.logFields, error: mapped.code }, 'code redemption failed')
+      throw mapped
+    }
+    const claims = result.idTokenClaims as Record<string, unknown>
+    const account = result.account
+    if (account === null || claims.nonce !== transaction.nonce || typeof claims.oid !== 'string' || typeof claims.tid !== 'string') {
+      throw errors.accessDenied('The sign-in response failed validation.')
+    }
+    await o.sessions.savePartition(account.homeAccountId, client.getTokenCache().serialize())
+    // A fresh session id at every sign-in (no fixation); any session this browser had is ended.
+    const previous = readSessionId(request, o.cookies)
+    if (previous !== undefined) await o.sessions.destroy(previous)
+    const sessionId = await o.sessions.create({
+      tid: claims.tid,
+      oid: claims.oid,
+      upn: typeof claims.preferred_username === 'string' ? claims.preferred_username : undefined,
+      name: typeof claims.name === 'string' ? claims.name : undefined,
+      homeAccountId: account.homeAccountId,
+      createdAt: Date.now(),
+    })
+    request.log.info({ tid: claims.tid, oid: claims.oid, correlationId: record.correlationId }, 'signed in')
+    reply.setCookie(names.session, sessionId, { ...cookieOptions(o.cookies, o.sessions.ttlSec), signed: true })
+    return reply.redirect(transaction.returnTo, 302)
+  })
+
+  app.post('/auth/logout', async (request, reply: FastifyReply) => {
+    const sessionId = readSessionId(request, o.cookies)
+    if (sessionId !== undefined) {
+      const origin = request.headers.origin
+      if (origin !== undefined && origin !== o.publicUrl.origin) throw errors.accessDenied('Cross-site sign-out refused.')
+      await o.sessions.destroy(sessionId)
+    }
+    reply.clearCookie(names.session, cookieOptions(o.cookies, 0))
+    if ((request.headers.accept ?? '').includes('text/html')) return reply.redirect('/', 303)
+    return { status: 'signed_out' }
+  })
+}

@@ -1,0 +1,132 @@
+// Browser sessions (mode B of DESIGN §1): a random session id in a signed cookie, the user's MSAL cache
+// partition sealed in the store, and the relay-scoped token obtained silently from it.
+import { createHash, randomBytes } from 'node:crypto'
+import { LRUCache } from 'lru-cache'
+import type { ICachePlugin, TokenCacheContext } from '@azure/msal-node'
+import type { Logger } from 'pino'
+import { mapEntraError } from '../entra/entra-errors.ts'
+import type { EntraExchangeRecord, MsalFactory } from '../entra/msal.ts'
+import type { UserAssertion } from '../entra/user-assertion.ts'
+import { errors } from '../errors.ts'
+import type { Sealer } from '../stores/sealed.ts'
+import type { KeyValueStore } from '../stores/types.ts'
+
+export interface SessionRecord {
+  tid: string
+  oid: string
+  upn: string | undefined
+  name: string | undefined
+  /** MSAL's account key (`<oid>.<tid>`), which names the user's cache partition. */
+  homeAccountId: string
+  createdAt: number
+}
+
+export interface SessionServiceOptions {
+  store: KeyValueStore
+  sealer: Sealer & { sealFor: (p: string, aad: string) => string, openFor: (s: string, aad: string) => string | undefined }
+  msal: MsalFactory
+  relayScope: string
+  logger: Logger
+  sessionTtlSec?: number
+  loginUrl: (options: { claims?: string, prompt?: 'consent' }) => string
+  now?: () => number
+}
+
+const hashId = (id: string) => createHash('sha256').update(id).digest('base64url')
+
+export class SessionService {
+  readonly #o: SessionServiceOptions
+  readonly #ttlSec: number
+  readonly #now: () => number
+  /** Relay-scoped tokens per session, so a page load does not deserialize the MSAL partition each time. */
+  readonly #assertions = new LRUCache<string, UserAssertion>({ max: 10_000 })
+
+  constructor (options: SessionServiceOptions) {
+    this.#o = options
+    this.#ttlSec = options.sessionTtlSec ?? 8 * 3600
+    this.#now = options.now ?? Date.now
+  }
+
+  get ttlSec (): number {
+    return this.#ttlSec
+  }
+
+  /** Creates a new session (a fresh id at every sign-in: no session fixation). Returns the raw id for the cookie. */
+  async create (record: SessionRecord): Promise<string> {
+    const id = randomBytes(32).toString('base64url')
+    await this.#o.store.set(`session:${hashId(id)}`, JSON.stringify(record), this.#ttlSec)
+    return id
+  }
+
+  async get (id: string): Promise<SessionRecord | undefined> {
+    const raw = await this.#o.store.get(`session:${hashId(id)}`)
+    return raw === undefined ? undefined : JSON.parse(raw) as SessionRecord
+  }
+
+  /** Ends a session and removes the user's MSAL cache partition (their refresh token). */
+  async destroy (id: string): Promise<void> {
+    const key = `session:${hashId(id)}`
+    const record = await this.get(id)
+    await this.#o.store.delete(key)
+    this.#assertions.delete(key)
+    if (record !== undefined) await this.#o.store.delete(partitionKey(record.homeAccountId))
+  }
+
+  /** Stores the MSAL cache produced by the code redemption under the user's partition. */
+  async savePartition (homeAccountId: string, serializedCache: string): Promise<void> {
+    await this.#o.store.set(partitionKey(homeAccountId), this.#o.sealer.sealFor(serializedCache, homeAccountId), this.#ttlSec)
+  }
+
+  /** The user's token for the relay's own scope: from memory, else MSAL silent (cache, then refresh token). */
+  async userAssertion (id: string, record: SessionRecord): Promise<UserAssertion> {
+    const memoKey = `session:${hashId(id)}`
+    const memo = this.#assertions.get(memoKey)
+    if (memo !== undefined && memo.exp * 1000 - 120_000 > this.#now()) return memo
+
+    const exchange: EntraExchangeRecord = {}
+    const plugin = this.#partitionPlugin(record.homeAccountId)
+    try {
+      const client = await this.#o.msal.client({ tenantId: record.tid, cachePlugin: plugin, record: exchange })
+      const account = await client.getTokenCache().getAccountByHomeId(record.homeAccountId)
+      if (account === null) {
+        throw errors.interactionRequired('The sign-in has ended; sign in again.', undefined, this.#o.loginUrl({}))
+      }
+      const result = await client.acquireTokenSilent({ account, scopes: [this.#o.relayScope] })
+      if (result === null || result.expiresOn === null) throw new Error('MSAL returned no token')
+      const assertion: UserAssertion = {
+        tid: record.tid,
+        oid: record.oid,
+        upn: record.upn,
+        name: record.name,
+        token: result.accessToken,
+        exp: Math.floor(result.expiresOn.getTime() / 1000),
+        mode: 'session',
+      }
+      this.#assertions.set(memoKey, assertion)
+      return assertion
+    } catch (err) {
+      const mapped = mapEntraError(err, { record: exchange, loginUrl: this.#o.loginUrl, what: "the relay's token for this session" })
+      this.#o.logger.warn({ tid: record.tid, oid: record.oid, ...mapped.logFields, error: mapped.code }, 'silent token failed')
+      throw mapped
+    }
+  }
+
+  /** An MSAL cache plugin bound to one user's partition: load before access, save when MSAL changed it. */
+  #partitionPlugin (homeAccountId: string): ICachePlugin {
+    const key = partitionKey(homeAccountId)
+    return {
+      beforeCacheAccess: async (context: TokenCacheContext) => {
+        const sealed = await this.#o.store.get(key)
+        const serialized = sealed === undefined ? undefined : this.#o.sealer.openFor(sealed, homeAccountId)
+        if (serialized !== undefined) context.tokenCache.deserialize(serialized)
+      },
+      afterCacheAccess: async (context: TokenCacheContext) => {
+        if (context.cacheHasChanged) {
+          await this.#o.store.set(key, this.#o.sealer.sealFor(context.tokenCache.serialize(), homeAccountId), this.#ttlSec)
+        }
+      },
+    }
+  }
+}
+
+const partitionKey = (homeAccountId: string) => `msal:${homeAccountId}`

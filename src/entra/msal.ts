@@ -1,0 +1,136 @@
+// MSAL wiring: one lightweight ConfidentialClientApplication per operation, sharing pre-fetched
+// authority metadata. A fresh app object has an empty cache and its own throttling state, so one
+// user's 429 never blocks another user and no request pays MSAL's linear cache scan (DESIGN §6).
+import { X509Certificate } from 'node:crypto'
+import {
+  ConfidentialClientApplication,
+  type Configuration,
+  type ICachePlugin,
+  type INetworkModule,
+  type NetworkRequestOptions,
+  type NetworkResponse,
+  LogLevel,
+} from '@azure/msal-node'
+import type { Logger } from 'pino'
+import type { ClientCredential, Config } from '../config.ts'
+import type { FetchLike } from '../net/http-client.ts'
+import { createMsalNetworkClient } from './msal-network.ts'
+
+/** What one MSAL call saw on the wire: enough to map throttling and to log Entra's correlation id. */
+export interface EntraExchangeRecord {
+  status?: number
+  retryAfterSec?: number
+  correlationId?: string
+}
+
+export interface MsalFactoryOptions {
+  config: Pick<Config, 'authorityHost' | 'tenantId' | 'clientId' | 'clientCredential'>
+  fetch: FetchLike
+  logger: Logger
+}
+
+export class MsalFactory {
+  readonly #options: MsalFactoryOptions
+  readonly #metadataByTenant = new Map<string, Promise<string>>()
+  readonly #credential: Pick<Configuration['auth'], 'clientSecret' | 'clientCertificate'>
+
+  constructor (options: MsalFactoryOptions) {
+    this.#options = options
+    this.#credential = credentialForMsal(options.config.clientCredential)
+  }
+
+  authority (tenantId: string = this.#options.config.tenantId): string {
+    return `${this.#options.config.authorityHost.origin}/${tenantId}`
+  }
+
+  /** The tenant's OpenID metadata, fetched once and handed to every app object (MSAL would refetch it). */
+  async authorityMetadata (tenantId: string = this.#options.config.tenantId): Promise<string> {
+    let pending = this.#metadataByTenant.get(tenantId)
+    if (pending === undefined) {
+      pending = this.#fetchMetadata(tenantId)
+      this.#metadataByTenant.set(tenantId, pending)
+      pending.catch(() => this.#metadataByTenant.delete(tenantId))
+    }
+    return await pending
+  }
+
+  async #fetchMetadata (tenantId: string): Promise<string> {
+    const url = `${this.authority(tenantId)}/v2.0/.well-known/openid-configuration`
+    const response = await this.#options.fetch(url, { signal: AbortSignal.timeout(10_000) })
+    if (!response.ok) throw new Error(`Entra metadata for tenant ${tenantId} answered HTTP ${response.status}`)
+    const metadata = await response.json() as Record<string, unknown>
+    if (typeof metadata.token_endpoint !== 'string' || typeof metadata.issuer !== 'string') {
+      throw new Error(`Entra metadata for tenant ${tenantId} is incomplete`)
+    }
+    return JSON.stringify(metadata)
+  }
+
+  /**
+   * A confidential client for one operation. `record` receives the status, Retry-After and correlation
+   * id of the token endpoint's answer; `cachePlugin` binds it to one user's cache partition.
+   */
+  async client (options: { tenantId?: string, cachePlugin?: ICachePlugin, record?: EntraExchangeRecord } = {}): Promise<ConfidentialClientApplication> {
+    const tenantId = options.tenantId ?? this.#options.config.tenantId
+    const authorityMetadata = await this.authorityMetadata(tenantId)
+    const network = createMsalNetworkClient(this.#options.fetch)
+    const logger = this.#options.logger
+    return new ConfidentialClientApplication({
+      auth: {
+        clientId: this.#options.config.clientId,
+        authority: this.authority(tenantId),
+        knownAuthorities: [this.#options.config.authorityHost.host],
+        authorityMetadata,
+        ...this.#credential,
+      },
+      ...(options.cachePlugin === undefined ? {} : { cache: { cachePlugin: options.cachePlugin } }),
+      system: {
+        networkClient: options.record === undefined ? network : recordingNetworkClient(network, options.record),
+        // Throttling and retries are the relay's decisions (503 + Retry-After to the caller).
+        disableInternalRetries: true,
+        loggerOptions: {
+          logLevel: LogLevel.Warning,
+          piiLoggingEnabled: false,
+          loggerCallback: (level, message, containsPii) => {
+            if (!containsPii && level <= LogLevel.Warning) logger.warn({ msal: message }, 'msal')
+          },
+        },
+      },
+    })
+  }
+}
+
+function credentialForMsal (credential: ClientCredential): Pick<Configuration['auth'], 'clientSecret' | 'clientCertificate'> {
+  if (credential.kind === 'secret') return { clientSecret: credential.secret }
+  const certPem = credential.pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []
+  const keyPem = credential.pem.match(/-----BEGIN (?:RSA |EC )?PRIVATE KEY-----[\s\S]+?-----END (?:RSA |EC )?PRIVATE KEY-----/)?.[0]
+  const leaf = certPem[0]
+  if (leaf === undefined || keyPem === undefined) throw new Error('CLIENT_CERTIFICATE_PATH must hold a certificate and its private key')
+  const cert = new X509Certificate(leaf)
+  return {
+    clientCertificate: {
+      thumbprintSha256: cert.fingerprint256.replaceAll(':', '').toLowerCase(),
+      privateKey: keyPem,
+      // x5c lets Entra validate subject-name/issuer (SNI) registrations as well as pinned thumbprints.
+      x5c: certPem.join('\n'),
+    },
+  }
+}
+
+function recordingNetworkClient (inner: INetworkModule, record: EntraExchangeRecord): INetworkModule {
+  const observe = <T>(response: NetworkResponse<T>): NetworkResponse<T> => {
+    record.status = response.status
+    const header = (name: string) => Object.entries(response.headers).find(([k]) => k.toLowerCase() === name)?.[1]
+    const retryAfter = Number(header('retry-after'))
+    if (Number.isFinite(retryAfter) && retryAfter >= 0) record.retryAfterSec = Math.ceil(retryAfter)
+    const body = response.body as { correlation_id?: unknown } | undefined
+    const correlationId = typeof body?.correlation_id === 'string' ? body.correlation_id : header('client-request-id')
+    if (correlationId !== undefined) record.correlationId = correlationId
+    return response
+  }
+  return {
+    sendGetRequestAsync: async <T>(url: string, options?: NetworkRequestOptions, timeout?: number) =>
+      observe(await inner.sendGetRequestAsync<T>(url, options, timeout)),
+    sendPostRequestAsync: async <T>(url: string, options?: NetworkRequestOptions) =>
+      observe(await inner.sendPostRequestAsync<T>(url, options)),
+  }
+}

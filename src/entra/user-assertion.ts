@@ -1,0 +1,20 @@
+/** How the caller authenticated: an Entra bearer for the relay (mode A) or a browser session (mode B). */
+export type AuthMode = 'entra_bearer' | 'session'
+
+/** The one value both modes converge on: the user's Entra token for the relay, used as the OBO assertion. */
+export interface UserAssertion {
+  tid: string
+  oid: string
+  upn: string | undefined
+  name: string | undefined
+  /** An Entra access token whose audience is the relay. Never logged, never returned. */
+  token: string
+  /** Expiry of `token`, epoch seconds. */
+  exp: number
+  mode: AuthMode
+}
+
+/** The identity key of a user: tenant + object id, never the UPN (it can be renamed or reused). */
+export function userKey (user: { tid: string, oid: string }): string {
+  return `${user.tid}.${user.oid}`
+}

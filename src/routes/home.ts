@@ -1,0 +1,96 @@
+// A page for a signed-in person: identity, servers and status, tools, a form to call one.
+import type {} from '@fastify/swagger'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { Authenticator } from '../auth/authenticate.ts'
+import { RelayError } from '../errors.ts'
+import type { ServerStatus } from './server-status.ts'
+
+export interface HomeRoutesOptions {
+  authenticate: Authenticator
+  serverStatus: () => Promise<ServerStatus[]>
+}
+
+const escapeHtml = (value: unknown): string => String(value ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+
+const STYLE = `body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b}
+h1{font-size:1.4rem}table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.3rem .5rem;text-align:left;vertical-align:top}
+.ok{color:#0a6b2b}.error{color:#a4161a}code,pre,textarea{font:13px ui-monospace,monospace}pre{background:#f5f5f5;padding:.6rem;overflow:auto;white-space:pre-wrap}
+textarea{width:100%;min-height:5rem}button,select{font:inherit}form.inline{display:inline}`
+
+function page (title: string, body: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>${escapeHtml(title)}</title><link rel="stylesheet" href="/assets/home.css"></head><body>${body}</body></html>`
+}
+
+// Plain DOM script, served from our origin so the CSP can forbid inline script.
+const SCRIPT = `
+const $ = (s) => document.querySelector(s)
+const servers = JSON.parse($('#servers-data').textContent)
+const toolsByServer = {}
+async function api (path, init) {
+  const res = await fetch(path, { credentials: 'same-origin', ...init, headers: { 'content-type': 'application/json', ...(init && init.headers) } })
+  const body = await res.json().catch(() => ({}))
+  return { status: res.status, body }
+}
+async function loadTools (id) {
+  const cell = document.getElementById('tools-' + id)
+  const { status, body } = await api('/v1/servers/' + encodeURIComponent(id) + '/tools', { method: 'GET', headers: {} })
+  if (status !== 200) { cell.textContent = (body.error || 'error') + ': ' + (body.error_description || status); cell.className = 'error'; return }
+  toolsByServer[id] = body.tools
+  cell.textContent = body.tools.map((t) => t.name).join(', ')
+  refreshToolSelect()
+}
+function refreshToolSelect () {
+  const server = $('#call-server').value
+  const select = $('#call-tool')
+  select.replaceChildren(...(toolsByServer[server] || []).map((t) => { const o = document.createElement('option'); o.value = t.name; o.textContent = t.name; return o }))
+}
+$('#call-server').addEventListener('change', refreshToolSelect)
+$('#call-form').addEventListener('submit', async (event) => {
+  event.preventDefault()
+  let args
+  try { args = JSON.parse($('#call-args').value || '{}') } catch { $('#call-result').textContent = 'Arguments must be JSON.'; return }
+  const server = $('#call-server').value, tool = $('#call-tool').value
+  $('#call-result').textContent = 'Calling ' + server + ' / ' + tool + '…'
+  const { status, body } = await api('/v1/servers/' + encodeURIComponent(server) + '/tools/' + encodeURIComponent(tool), { method: 'POST', body: JSON.stringify({ arguments: args }) })
+  $('#call-result').textContent = 'HTTP ' + status + '\\n' + JSON.stringify(body, null, 2)
+})
+for (const s of servers) loadTools(s)
+`
+
+export async function homeRoutes (app: FastifyInstance, o: HomeRoutesOptions): Promise<void> {
+  const csp = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+  app.get('/assets/home.js', { schema: { hide: true } }, async (_request, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(SCRIPT))
+  app.get('/assets/home.css', { schema: { hide: true } }, async (_request, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'no-cache').send(STYLE))
+
+  app.get('/', { schema: { hide: true } }, async (request: FastifyRequest, reply) => {
+    reply.header('content-security-policy', csp).header('x-content-type-options', 'nosniff').header('referrer-policy', 'no-referrer').header('cache-control', 'no-store')
+    reply.type('text/html; charset=utf-8')
+    let user
+    try {
+      // Only the browser session signs a person in here; a bearer header is for API clients.
+      if (request.headers.authorization !== undefined) throw new RelayError(401, 'invalid_token', 'bearer')
+      user = await o.authenticate(request)
+    } catch (err) {
+      if (!(err instanceof RelayError) || err.statusCode >= 500) throw err
+      return page('obo-relay', `<h1>obo-relay</h1><p>Lets AI agents act for you against MCP servers protected by Microsoft Entra ID.</p>
+<p><a id="sign-in" href="/auth/login?return_to=/">Sign in with Microsoft Entra ID</a></p>`)
+    }
+    const servers = await o.serverStatus()
+    const rows = servers.map((s) => `<tr><td><code>${escapeHtml(s.id)}</code><br><small>${escapeHtml(s.url)}</small></td>
+<td class="${s.status === 'ok' ? 'ok' : 'error'}">${escapeHtml(s.status)}${s.error === undefined ? '' : `: ${escapeHtml(s.error)}`}<br><small>${escapeHtml(s.scopes.join(' '))} ${s.scopeSource === null ? '' : `(${escapeHtml(s.scopeSource)})`}</small></td>
+<td id="tools-${escapeHtml(s.id)}">loading…</td></tr>`).join('')
+    const options = servers.map((s) => `<option value="${escapeHtml(s.id)}">${escapeHtml(s.id)}</option>`).join('')
+    // JSON in a non-executed script element; `<` escaped so it cannot close the element.
+    const data = JSON.stringify(servers.map((s) => s.id)).replace(/</g, '\\u003c')
+    return page('obo-relay', `<h1>obo-relay</h1>
+<p id="identity">Signed in as <strong>${escapeHtml(user.name ?? user.upn)}</strong> (${escapeHtml(user.upn)})<br>
+<small>tenant <code>${escapeHtml(user.tid)}</code> · object id <code id="oid">${escapeHtml(user.oid)}</code></small></p>
+<form class="inline" method="post" action="/auth/logout"><button type="submit">Sign out</button></form>
+<h2>MCP servers</h2><table><thead><tr><th>server</th><th>scope discovery</th><th>tools</th></tr></thead><tbody>${rows}</tbody></table>
+<h2>Call a tool</h2><form id="call-form"><p><label>Server <select id="call-server">${options}</select></label>
+<label>Tool <select id="call-tool"></select></label></p><p><label>Arguments (JSON)<br><textarea id="call-args">{}</textarea></label></p>
+<p><button type="submit">Call</button></p></form><pre id="call-result"></pre>
+<script id="servers-data" type="application/json">${data}</script><script src="/assets/home.js"></script>`)
+  })
+}
