@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyError } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyError } from 'fastify'
 import fastifyCookie from '@fastify/cookie'
+import fastifyFormbody from '@fastify/formbody'
 import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
 import type { Logger } from 'pino'
@@ -36,10 +37,16 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
       const incoming = req.headers['x-request-id']
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID()
     },
-    disableRequestLogging: true,
+    // Our own onResponse line logs the URL with query values masked (callback codes, states).
+    logController: new LogController({ disableRequestLogging: true }),
+    // Unknown body properties are refused, not silently dropped (Fastify's default removes them).
+    ajv: { customOptions: { removeAdditional: false } },
   })
 
   await app.register(fastifyCookie, { secret: deps.cookieSecret.toString('base64url') })
+  // JSON for the API; urlencoded for the page's sign-out form; nothing else (415).
+  app.removeContentTypeParser('text/plain')
+  await app.register(fastifyFormbody, { bodyLimit: 16 * 1024 })
   await app.register(fastifySwagger, {
     openapi: {
       info: { title: 'obo-relay', version: '0.1.0', description: 'Calls Entra-protected MCP servers on behalf of the signed-in user.' },

@@ -140,8 +140,8 @@ export async function loginRoutes (app: FastifyInstance, o: LoginRoutesOptions):
     let result
     try {
       result = await client.acquireTokenByCode(
-        { code, scopes: [o.relayScope], redirectUri: o.redirectUri, codeVerifier: transaction.codeVerifier, state },
-        { code, state, nonce: transaction.nonce },
+        { code, scopes: [o.relayScope], redirectUri: o.redirectUri, codeVerifier: transaction.codeVerifier, state, nonce: transaction.nonce },
+        { code, state, nonce: transaction.nonce }
       )
     } catch (err) {
       const mapped = mapEntraError(err, { record, loginUrl: o.loginUrl, what: 'the sign-in' })
@@ -153,10 +153,11 @@ export async function loginRoutes (app: FastifyInstance, o: LoginRoutesOptions):
     if (account === null || claims.nonce !== transaction.nonce || typeof claims.oid !== 'string' || typeof claims.tid !== 'string') {
       throw errors.accessDenied('The sign-in response failed validation.')
     }
-    await o.sessions.savePartition(account.homeAccountId, client.getTokenCache().serialize())
-    // A fresh session id at every sign-in (no fixation); any session this browser had is ended.
+    // A fresh session id at every sign-in (no fixation); any session this browser had is ended first,
+    // since ending it removes that user's MSAL partition, which may be the one saved just below.
     const previous = readSessionId(request, o.cookies)
     if (previous !== undefined) await o.sessions.destroy(previous)
+    await o.sessions.savePartition(account.homeAccountId, client.getTokenCache().serialize())
     const sessionId = await o.sessions.create({
       tid: claims.tid,
       oid: claims.oid,

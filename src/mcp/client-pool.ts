@@ -40,7 +40,7 @@ export class McpClientPool {
       max: options.maxClients ?? 1000,
       ttl: options.idleTimeoutMs ?? 5 * 60_000,
       updateAgeOnGet: true,
-      dispose: (entry) => { void closeQuietly(entry) },
+      dispose: (entry) => { closeQuietly(entry).catch(() => {}) },
     })
   }
 

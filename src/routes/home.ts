@@ -64,7 +64,7 @@ export async function homeRoutes (app: FastifyInstance, o: HomeRoutesOptions): P
   app.get('/assets/home.css', { schema: { hide: true } }, async (_request, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'no-cache').send(STYLE))
 
   app.get('/', { schema: { hide: true } }, async (request: FastifyRequest, reply) => {
-    reply.header('content-security-policy', csp).header('x-content-type-options', 'nosniff').header('referrer-policy', 'no-referrer').header('cache-control', 'no-store')
+    reply.header('content-security-policy', csp).header('x-content-type-options', 'nosniff').header('referrer-policy', 'same-origin').header('cache-control', 'no-store')
     reply.type('text/html; charset=utf-8')
     let user
     try {

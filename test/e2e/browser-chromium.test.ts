@@ -25,6 +25,7 @@ afterAll(async () => {
 it('a person signs in, sees identity, servers and tools, and calls whoami from the form', async () => {
   // Only this test browser skips the check for the emulator's self-signed CA; the relay always verifies it.
   const context = await browser.newContext({ ignoreHTTPSErrors: true })
+  context.setDefaultTimeout(8000)
   const page = await context.newPage()
   await page.goto(stack.relayUrl)
   await page.click('#sign-in')

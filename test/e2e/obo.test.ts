@@ -56,7 +56,7 @@ describe('Entra failures during OBO', () => {
     const encoded = Buffer.from(claims).toString('base64url')
     expect(res.body).toMatchObject({ error: 'interaction_required', claims: encoded })
     expect(res.body.login_url).toContain('/auth/login?claims=')
-    expect(res.headers.get('www-authenticate')).toContain(`error="insufficient_claims"`)
+    expect(res.headers.get('www-authenticate')).toContain('error="insufficient_claims"')
     expect(res.headers.get('www-authenticate')).toContain(`claims="${encoded}"`)
     expect(res.headers.get('www-authenticate')).toContain('resource_metadata=')
   })

@@ -85,7 +85,7 @@ export function parseForm (html: string, pageUrl: string): { action: string, met
 }
 
 /** A response body as JSON, typed loosely for assertions. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- test assertions index freely into bodies
+
 export async function readJson (response: Response): Promise<any> {
   return await response.json()
 }

@@ -30,7 +30,11 @@ describe.skipIf(!live)('live Entra tenant', () => {
 
     const appIdUri = env.MCP_SCOPE!.slice(0, env.MCP_SCOPE!.lastIndexOf('/'))
     mcp = await startSampleMcpServer({
-      name: 'notes', port: 0, appClientId: env.MCP_CLIENT_ID!, appIdUri, tenantId: env.TENANT_ID!,
+      name: 'notes',
+      port: 0,
+      appClientId: env.MCP_CLIENT_ID!,
+      appIdUri,
+      tenantId: env.TENANT_ID!,
       issuer: `https://login.microsoftonline.com/${env.TENANT_ID!}/v2.0`,
       jwksUri: `https://login.microsoftonline.com/${env.TENANT_ID!}/discovery/v2.0/keys`,
       requiredScope: env.MCP_SCOPE!.slice(env.MCP_SCOPE!.lastIndexOf('/') + 1),
@@ -38,8 +42,15 @@ describe.skipIf(!live)('live Entra tenant', () => {
     const port = await freePort()
     relayUrl = `http://localhost:${port}`
     const config = loadConfig({
-      TENANT_ID: env.TENANT_ID, CLIENT_ID: env.CLIENT_ID, CLIENT_SECRET: env.CLIENT_SECRET, SCOPE: env.SCOPE,
-      PUBLIC_URL: relayUrl, PORT: String(port), HOST: '127.0.0.1', ALLOW_INSECURE_LOOPBACK: 'true', LOG_LEVEL: 'warn',
+      TENANT_ID: env.TENANT_ID,
+      CLIENT_ID: env.CLIENT_ID,
+      CLIENT_SECRET: env.CLIENT_SECRET,
+      SCOPE: env.SCOPE,
+      PUBLIC_URL: relayUrl,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      ALLOW_INSECURE_LOOPBACK: 'true',
+      LOG_LEVEL: 'warn',
       // The sample server's PRM names the live tenant, so discovery runs for real as well.
       MCP_SERVERS: JSON.stringify([{ id: 'live', url: mcp.url }]),
     })
