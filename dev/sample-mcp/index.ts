@@ -51,6 +51,8 @@ export interface SampleMcpServer {
   url: string
   origin: string
   prmUrl: string
+  /** Open MCP sessions (ended by DELETE or close). */
+  sessionCount: () => number
   close: () => Promise<void>
 }
 
@@ -237,6 +239,7 @@ export async function startSampleMcpServer (options: SampleMcpOptions): Promise<
     url,
     origin,
     prmUrl,
+    sessionCount: () => sessions.size,
     async close () {
       await Promise.allSettled([...sessions.values()].map(async ({ mcp }) => await mcp.close()))
       sessions.clear()

@@ -14,6 +14,7 @@ export interface DownstreamChallenge {
 
 export interface PooledClient {
   client: Client
+  transport: StreamableHTTPClientTransport
   /** The downstream token this client's transport sends; a new token means a new client. */
   accessToken: string
   lastChallenge: DownstreamChallenge | undefined
@@ -33,6 +34,8 @@ export class McpClientPool {
   readonly #o: ClientPoolOptions
   readonly #clients: LRUCache<string, PooledClient>
   readonly #connecting = new Map<string, Promise<PooledClient>>()
+  /** Clients being closed, so close() can wait for their sessions to end. */
+  readonly #closing = new Set<Promise<void>>()
 
   constructor (options: ClientPoolOptions) {
     this.#o = options
@@ -40,7 +43,12 @@ export class McpClientPool {
       max: options.maxClients ?? 1000,
       ttl: options.idleTimeoutMs ?? 5 * 60_000,
       updateAgeOnGet: true,
-      dispose: (entry) => { closeQuietly(entry).catch(() => {}) },
+      // Idle clients are closed when their time is up, not when the pool is next touched.
+      ttlAutopurge: true,
+      dispose: (entry) => {
+        const closing = closeQuietly(entry).finally(() => this.#closing.delete(closing))
+        this.#closing.add(closing)
+      },
     })
   }
 
@@ -70,10 +78,11 @@ export class McpClientPool {
 
   async close (): Promise<void> {
     this.#clients.clear()
+    await Promise.all(this.#closing)
   }
 
   async #connect (url: URL, accessToken: string): Promise<PooledClient> {
-    const entry: PooledClient = { client: undefined as unknown as Client, accessToken, lastChallenge: undefined, tools: undefined }
+    const entry = { accessToken, lastChallenge: undefined, tools: undefined } as Partial<PooledClient> as PooledClient
     const fetchWithChallenge: FetchLike = async (input, init) => {
       const response = await this.#o.fetch(input, init)
       if (response.status === 401 || response.status === 403) {
@@ -88,6 +97,7 @@ export class McpClientPool {
     const client = new Client(this.#o.clientInfo ?? { name: 'obo-relay', version: '0.1.0' })
     client.setNotificationHandler(ToolListChangedNotificationSchema, async () => { entry.tools = undefined })
     entry.client = client
+    entry.transport = transport
     try {
       await client.connect(transport)
     } catch (err) {
@@ -98,10 +108,12 @@ export class McpClientPool {
   }
 }
 
+/** Ends the downstream session (DELETE, so the server can free it) and closes the client. */
 async function closeQuietly (entry: PooledClient): Promise<void> {
   try {
-    await entry.client.close()
+    await entry.transport.terminateSession()
   } catch {
-    // The session may already be gone downstream; nothing to do.
+    // The session may already be gone downstream, or the token expired; the server will time it out.
   }
+  await entry.client.close().catch(() => {})
 }

@@ -1,0 +1,81 @@
+// The MCP client pool against a real sample server: reuse, bound, idle eviction, token change, session cleanup.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { DEV_NOTES_APP_ID, DEV_RELAY_CLIENT_ID, startEntraEmulator, type EntraEmulator } from '../../dev/entra-emulator/index.ts'
+import { startSampleMcpServer, type SampleMcpServer } from '../../dev/sample-mcp/index.ts'
+import { createLogger } from '../../src/logger.ts'
+import { McpClientPool } from '../../src/mcp/client-pool.ts'
+import { createDispatcher, createFetch } from '../../src/net/http-client.ts'
+
+let emulator: EntraEmulator
+let notes: SampleMcpServer
+const logger = createLogger('silent')
+
+beforeAll(async () => {
+  emulator = await startEntraEmulator({ port: 0 })
+  notes = await startSampleMcpServer({
+    name: 'notes',
+    port: 0,
+    appClientId: DEV_NOTES_APP_ID,
+    appIdUri: 'api://notes-mcp',
+    issuer: emulator.issuer,
+    jwksUri: emulator.jwksUri,
+    tenantId: emulator.tenantId,
+    fetch: createFetch(createDispatcher({ trustedCaPem: emulator.caPem })),
+  })
+})
+afterAll(async () => {
+  await notes?.close()
+  await emulator?.close()
+})
+
+const tokenFor = (username: string) => emulator.issueUserToken(username, { clientId: DEV_RELAY_CLIENT_ID, scopes: ['api://notes-mcp/user_impersonation'] })
+const until = async (condition: () => boolean, ms = 3000) => {
+  const deadline = Date.now() + ms
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time')
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+describe('McpClientPool', () => {
+  it('reuses the client for the same key and token; a new token builds a new client and ends the old session', async () => {
+    const pool = new McpClientPool({ fetch: globalThis.fetch, logger })
+    const url = new URL(notes.url)
+    const t1 = await tokenFor('alice@contoso.test')
+    const a = await pool.get('alice|notes', url, t1)
+    expect(await pool.get('alice|notes', url, t1)).toBe(a)
+    const sessionsBefore = notes.sessionCount()
+    const t2 = await tokenFor('alice@contoso.test')
+    const b = await pool.get('alice|notes', url, t2)
+    expect(b).not.toBe(a)
+    await until(() => notes.sessionCount() === sessionsBefore)
+    expect(pool.size).toBe(1)
+    await pool.close()
+  })
+
+  it('concurrent gets for one key connect once', async () => {
+    const pool = new McpClientPool({ fetch: globalThis.fetch, logger })
+    const token = await tokenFor('bob@contoso.test')
+    const clients = await Promise.all(Array.from({ length: 10 }, () => pool.get('bob|notes', new URL(notes.url), token)))
+    expect(new Set(clients).size).toBe(1)
+    await pool.close()
+  })
+
+  it('is bounded: the least recently used client is closed and its session ended', async () => {
+    const before = notes.sessionCount()
+    const pool = new McpClientPool({ fetch: globalThis.fetch, logger, maxClients: 2 })
+    for (const user of ['u1', 'u2', 'u3']) await pool.get(`${user}|notes`, new URL(notes.url), await tokenFor('alice@contoso.test'))
+    expect(pool.size).toBe(2)
+    await until(() => notes.sessionCount() === before + 2)
+    await pool.close()
+    await until(() => notes.sessionCount() === before)
+  })
+
+  it('evicts idle clients by itself', async () => {
+    const before = notes.sessionCount()
+    const pool = new McpClientPool({ fetch: globalThis.fetch, logger, idleTimeoutMs: 150 })
+    await pool.get('idle|notes', new URL(notes.url), await tokenFor('alice@contoso.test'))
+    expect(notes.sessionCount()).toBe(before + 1)
+    await until(() => pool.size === 0 && notes.sessionCount() === before)
+  })
+})
