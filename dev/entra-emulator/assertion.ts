@@ -1,0 +1,65 @@
+// The user assertion of an On-Behalf-Of request: an access token this tenant issued (RS256, a published
+// key), unexpired, for the calling app (client id or an App ID URI), and delegated (it has `scp`).
+import { createPublicKey } from 'node:crypto'
+import { compactVerify, decodeJwt, decodeProtectedHeader, type JWTPayload } from 'jose'
+import { NBF_SKEW_SEC } from './client-auth.ts'
+import { issuerOf, type EmulatorContext } from './context.ts'
+import { aadsts, entraTimestamp } from './errors.ts'
+import type { AppRegistration, TestUser } from './types.ts'
+
+export interface UserAssertion {
+  user: TestUser
+  claims: JWTPayload
+  sid: string | undefined
+}
+
+function thumbprintOf (header: Record<string, unknown>): string {
+  const value = header.x5t ?? header.kid
+  if (typeof value !== 'string') return ''
+  return /^[A-Za-z0-9_-]+$/.test(value) ? Buffer.from(value, 'base64url').toString('hex').toUpperCase() : value
+}
+
+function audienceMatches (audience: unknown, client: AppRegistration): boolean {
+  if (typeof audience !== 'string') return false
+  // GUIDs compare case-insensitively; App ID URIs must match exactly, as Entra requires.
+  return audience.toLowerCase() === client.clientId.toLowerCase() || (client.appIdUri !== undefined && audience === client.appIdUri)
+}
+
+export async function verifyUserAssertion (context: EmulatorContext, assertion: string, client: AppRegistration): Promise<UserAssertion> {
+  let header: Record<string, unknown>
+  let claims: JWTPayload
+  try {
+    header = decodeProtectedHeader(assertion) as Record<string, unknown>
+    claims = decodeJwt(assertion)
+  } catch {
+    throw aadsts.malformedJwt()
+  }
+  const thumbprint = thumbprintOf(header)
+  const key = typeof header.kid === 'string' ? context.keys.find(header.kid) : undefined
+  if (key === undefined) throw aadsts.assertionSignature('The key was not found.', thumbprint)
+  try {
+    await compactVerify(assertion, createPublicKey(key.privateKey), { algorithms: ['RS256'] })
+  } catch {
+    throw aadsts.assertionSignature('The provided signature value did not match the expected signature value.', thumbprint)
+  }
+  if (claims.iss !== issuerOf(context) || claims.tid !== context.tenantId) {
+    throw aadsts.assertionInvalid(`The token issuer '${String(claims.iss)}' doesn't match the api version within its valid time range or the tenant.`)
+  }
+  const now = Math.floor(Date.now() / 1000)
+  if (typeof claims.exp !== 'number' || claims.exp <= now || (typeof claims.nbf === 'number' && claims.nbf > now + NBF_SKEW_SEC)) {
+    const exp = typeof claims.exp === 'number' ? entraTimestamp(new Date(claims.exp * 1000)) : 'n/a'
+    throw aadsts.assertionExpired(entraTimestamp(new Date(now * 1000)), exp)
+  }
+  const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud]
+  if (!audiences.some(aud => audienceMatches(aud, client))) {
+    throw aadsts.assertionAudience(audiences.map(String).join(','), client.clientId, client.displayName)
+  }
+  if (typeof claims.scp !== 'string' || claims.scp === '') {
+    // An app-only token (client credentials) cannot stand for a user.
+    if (claims.idtyp === 'app' || claims.roles !== undefined || claims.oid === claims.sub) throw aadsts.appOnBehalfOf(client.clientId)
+    throw aadsts.assertionInvalid('The assertion is not a delegated access token (it has no scp claim).')
+  }
+  const user = typeof claims.oid === 'string' ? context.registry.findUser(claims.oid) : undefined
+  if (user === undefined) throw aadsts.userNotFound(context.registry.tenantDomain)
+  return { user, claims, sid: typeof claims.sid === 'string' ? claims.sid : undefined }
+}

@@ -1,0 +1,147 @@
+// Scripted token-endpoint failures: Conditional Access claims challenges, missing consent, revoked
+// grants, throttling, outages and latency; scoped by grant, scope and user, optionally counted.
+import { randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { aadsts, entraTimestamp, type EntraError } from './errors.ts'
+import { splitScope } from './scopes.ts'
+import { FAULT_KINDS, GRANT_NAMES, type FaultKind, type FaultSpec, type GrantName, type TestUser } from './types.ts'
+
+const DEFAULT_RETRY_AFTER_SEC = 5
+const DEFAULT_LATENCY_MS = 1000
+const MAX_LATENCY_MS = 120_000
+
+/** Faults that happen before Entra looks at the request (front door), and ones decided after validation. */
+export const FRONT_DOOR_FAULTS: readonly FaultKind[] = ['throttle', 'unavailable', 'latency']
+export const POLICY_FAULTS: readonly FaultKind[] = ['claims_challenge', 'consent_required', 'invalid_grant']
+
+export class FaultSpecError extends Error {}
+
+function optionalString (input: Record<string, unknown>, key: string): string | undefined {
+  const value = input[key]
+  if (value === undefined) return undefined
+  if (typeof value !== 'string' || value === '') throw new FaultSpecError(`${key} must be a non-empty string`)
+  return value
+}
+
+function optionalInteger (input: Record<string, unknown>, key: string, min: number, max: number): number | undefined {
+  const value = input[key]
+  if (value === undefined) return undefined
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new FaultSpecError(`${key} must be an integer from ${min} to ${max}`)
+  }
+  return value
+}
+
+/** Validates untrusted input (the control API's JSON body or addFault's argument). */
+export function parseFaultSpec (input: unknown): FaultSpec {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new FaultSpecError('a fault must be a JSON object')
+  const record = input as Record<string, unknown>
+  const known = new Set(['grant', 'scope', 'user', 'fault', 'count', 'claims', 'retryAfterSec', 'latencyMs'])
+  const unknown = Object.keys(record).filter(key => !known.has(key))
+  if (unknown.length > 0) throw new FaultSpecError(`unknown member(s): ${unknown.join(', ')}`)
+  const fault = record.fault
+  if (typeof fault !== 'string' || !(FAULT_KINDS as readonly string[]).includes(fault)) {
+    throw new FaultSpecError(`fault must be one of ${FAULT_KINDS.join(', ')}`)
+  }
+  const grant = optionalString(record, 'grant')
+  if (grant !== undefined && !(GRANT_NAMES as readonly string[]).includes(grant)) {
+    throw new FaultSpecError(`grant must be one of ${GRANT_NAMES.join(', ')}`)
+  }
+  const claims = optionalString(record, 'claims')
+  if (claims !== undefined) {
+    try {
+      JSON.parse(claims)
+    } catch {
+      throw new FaultSpecError('claims must be a JSON string')
+    }
+  }
+  const spec: FaultSpec = { fault: fault as FaultKind }
+  const scope = optionalString(record, 'scope')
+  const user = optionalString(record, 'user')
+  const count = optionalInteger(record, 'count', 1, 1_000_000)
+  const retryAfterSec = optionalInteger(record, 'retryAfterSec', 0, 86_400)
+  const latencyMs = optionalInteger(record, 'latencyMs', 0, MAX_LATENCY_MS)
+  if (grant !== undefined) spec.grant = grant as GrantName
+  if (scope !== undefined) spec.scope = scope
+  if (user !== undefined) spec.user = user
+  if (count !== undefined) spec.count = count
+  if (claims !== undefined) spec.claims = claims
+  if (retryAfterSec !== undefined) spec.retryAfterSec = retryAfterSec
+  if (latencyMs !== undefined) spec.latencyMs = latencyMs
+  return spec
+}
+
+/** What a token request is about, as far as fault scoping goes. */
+export interface FaultTarget {
+  grant: GrantName
+  scope: string
+  user: TestUser | undefined
+}
+
+function matches (spec: FaultSpec, target: FaultTarget): boolean {
+  if (spec.grant !== undefined && spec.grant !== target.grant) return false
+  if (spec.user !== undefined) {
+    const wanted = spec.user.toLowerCase()
+    if (target.user === undefined || (target.user.username.toLowerCase() !== wanted && target.user.oid.toLowerCase() !== wanted)) return false
+  }
+  if (spec.scope !== undefined) {
+    const wanted = spec.scope.toLowerCase()
+    const scopes = splitScope(target.scope).map(scope => scope.toLowerCase())
+    if (!scopes.some(scope => scope === wanted || scope.startsWith(`${wanted}/`))) return false
+  }
+  return true
+}
+
+export class FaultBook {
+  #faults: Array<{ spec: FaultSpec, remaining: number | undefined }> = []
+
+  add (spec: FaultSpec): void {
+    const parsed = parseFaultSpec(spec)
+    this.#faults.push({ spec: parsed, remaining: parsed.count })
+  }
+
+  list (): FaultSpec[] {
+    return this.#faults.map(({ spec, remaining }) => ({ ...spec, ...(remaining === undefined ? {} : { count: remaining }) }))
+  }
+
+  clear (): void {
+    this.#faults = []
+  }
+
+  /** The first scripted fault of these kinds that matches; a counted fault is used up by firing. */
+  take (target: FaultTarget, kinds: readonly FaultKind[]): FaultSpec | undefined {
+    const index = this.#faults.findIndex(({ spec }) => kinds.includes(spec.fault) && matches(spec, target))
+    const entry = this.#faults[index]
+    if (entry === undefined) return undefined
+    if (entry.remaining !== undefined) {
+      entry.remaining -= 1
+      if (entry.remaining <= 0) this.#faults.splice(index, 1)
+    }
+    return entry.spec
+  }
+}
+
+function defaultClaimsChallenge (): string {
+  return JSON.stringify({ access_token: { capolids: { essential: true, values: [randomUUID()] } } })
+}
+
+/** Turns a fired fault into the error Entra would send; latency waits and returns undefined. */
+export async function faultOutcome (spec: FaultSpec, about: { clientId: string, clientName: string, resourceId: string }): Promise<EntraError | undefined> {
+  switch (spec.fault) {
+    case 'latency':
+      await sleep(spec.latencyMs ?? DEFAULT_LATENCY_MS)
+      return undefined
+    case 'throttle':
+      return aadsts.throttled(spec.retryAfterSec ?? DEFAULT_RETRY_AFTER_SEC)
+    case 'unavailable':
+      return aadsts.unavailable(spec.retryAfterSec ?? DEFAULT_RETRY_AFTER_SEC)
+    case 'claims_challenge':
+      return aadsts.mfaRequired(about.resourceId, spec.claims ?? defaultClaimsChallenge())
+    case 'consent_required':
+      return aadsts.consentRequired(about.clientId, about.clientName)
+    case 'invalid_grant': {
+      const now = new Date()
+      return aadsts.grantRevoked(entraTimestamp(new Date(now.getTime() - 3_600_000)), entraTimestamp(now))
+    }
+  }
+}
