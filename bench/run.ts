@@ -10,7 +10,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { Agent, request as undiciRequest } from 'undici'
 import { startDevStack, freePort } from '../dev/start-stack.ts'
-import { DEV_CLI_CLIENT_ID, DEV_RELAY_CLIENT_ID, DEV_RELAY_SCOPE } from '../dev/entra-emulator/index.ts'
+import { DEV_CLI_CLIENT_ID, DEV_RELAY_CLIENT_ID, DEV_RELAY_SCOPE, defaultUsers, type TestUser } from '../dev/entra-emulator/index.ts'
 import { createLogger } from '../src/logger.ts'
 import type { UserAssertion } from '../src/entra/user-assertion.ts'
 
@@ -18,7 +18,21 @@ const argN = process.argv.indexOf('--n')
 const N = argN === -1 ? 300 : Number(process.argv[argN + 1])
 const MISS_N = Math.min(N, 150)
 
-const stack = await startDevStack({ relayPort: 0, emulatorPort: 0, notesPort: 0, calendarPort: 0, logger: createLogger('silent') })
+const USERS = 300
+const benchUsers: TestUser[] = Array.from({ length: USERS * 2 }, (_, i) => ({
+  username: `user${i}@contoso.test`,
+  password: 'bench-password',
+  oid: `b0000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+  name: `Bench User ${i}`,
+}))
+const stack = await startDevStack({
+  relayPort: 0,
+  emulatorPort: 0,
+  notesPort: 0,
+  calendarPort: 0,
+  logger: createLogger('silent'),
+  emulator: { users: [...defaultUsers(), ...benchUsers] },
+})
 const alice = stack.emulator.users.find((u) => u.username === 'alice@contoso.test')!
 const userToken = () => stack.emulator.issueUserToken(alice.username, { clientId: DEV_CLI_CLIENT_ID, scopes: [DEV_RELAY_SCOPE] })
 const oboToken = await stack.emulator.issueUserToken(alice.username, { clientId: DEV_RELAY_CLIENT_ID, scopes: ['api://notes-mcp/user_impersonation'] })
@@ -87,14 +101,36 @@ const oboMissTokens = await Promise.all(Array.from({ length: MISS_N + 20 }, user
 const hit = await measure('OboService.exchange, cache hit', N * 10, async () => { await stack.relay.obo.exchange(assertionFor(warmToken), scopes) })
 const miss = await measure('OboService.exchange, cache miss', MISS_N, async (i) => { await stack.relay.obo.exchange(assertionFor(oboMissTokens[i < 0 ? MISS_N - 1 - i : i]!), scopes) })
 
-// Memory per active user: each distinct user leaves one OBO cache entry and one pooled MCP client.
-const USERS = 300
-const userTokens = await Promise.all(Array.from({ length: USERS }, userToken))
-globalThis.gc?.()
-const heapBefore = process.memoryUsage().heapUsed
-for (const token of userTokens) await relayCall(token)
-globalThis.gc?.()
-const heapAfter = process.memoryUsage().heapUsed
+// Memory per active user, relay vs. the same users each holding their own MCP client (both include the
+// sample server's per-session state, which runs in this process too).
+const heapNow = () => {
+  globalThis.gc?.()
+  return process.memoryUsage().heapUsed
+}
+const directUsers = benchUsers.slice(0, USERS)
+const directTokens = await Promise.all(directUsers.map((u) => stack.emulator.issueUserToken(u.username, { clientId: DEV_RELAY_CLIENT_ID, scopes: ['api://notes-mcp/user_impersonation'] })))
+let heapBefore = heapNow()
+const perUserClients: Client[] = []
+for (const token of directTokens) {
+  const client = new Client({ name: 'bench', version: '1' })
+  await client.connect(new StreamableHTTPClientTransport(new URL(stack.notes.url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }))
+  await client.callTool({ name: 'whoami', arguments: {} })
+  perUserClients.push(client)
+}
+const directBytesPerUser = (heapNow() - heapBefore) / USERS
+for (const client of perUserClients) {
+  await (client.transport as StreamableHTTPClientTransport).terminateSession().catch(() => {})
+  await client.close()
+}
+perUserClients.length = 0
+
+const relayUsers = benchUsers.slice(USERS)
+const relayTokens = await Promise.all(relayUsers.map((u) => stack.emulator.issueUserToken(u.username, { clientId: DEV_CLI_CLIENT_ID, scopes: [DEV_RELAY_SCOPE] })))
+heapBefore = heapNow()
+for (const token of relayTokens) await relayCall(token)
+const relayBytesPerUser = (heapNow() - heapBefore) / USERS
+const poolSize = stack.relay.pool.size
+const oboEntries = stack.relay.obo.size
 
 const base = results[0]!
 const fmt = (ms: number) => (ms < 1 ? `${(ms * 1000).toFixed(0)} µs` : `${ms.toFixed(2)} ms`)
@@ -105,7 +141,9 @@ for (const r of results) {
 }
 console.log(`\nOBO cache: hit p50 ${fmt(hit.p50)} (p95 ${fmt(hit.p95)}), miss p50 ${fmt(miss.p50)} (p95 ${fmt(miss.p95)}) → miss/hit ${(miss.p50 / hit.p50).toFixed(0)}×`)
 console.log(`relay overhead over the plain proxy at p50: ${fmt(results[2]!.p50 - results[1]!.p50)} (${(results[2]!.p50 / results[1]!.p50).toFixed(2)}×)`)
-console.log(`memory: ${USERS} active users (OBO entry + pooled MCP client each) → heap +${((heapAfter - heapBefore) / 1024 / 1024).toFixed(1)} MiB, ${((heapAfter - heapBefore) / USERS / 1024).toFixed(1)} KiB/user${globalThis.gc === undefined ? ' (run with --expose-gc for exact figures)' : ''}`)
+console.log(`memory per active user (${USERS} users, heap after GC${globalThis.gc === undefined ? '; run with --expose-gc for exact figures' : ''}):`)
+console.log(`  direct: own MCP client + server session   ${(directBytesPerUser / 1024).toFixed(1)} KiB`)
+console.log(`  relay: OBO entry + pooled client + session ${(relayBytesPerUser / 1024).toFixed(1)} KiB  (${(relayBytesPerUser / directBytesPerUser).toFixed(2)}× direct; pool ${poolSize} clients, ${oboEntries} OBO entries)`)
 
 await direct.close()
 await viaProxy.close()

@@ -2,7 +2,7 @@
 // certificates for token signing keys (published as x5c) and for client credentials in tests.
 // @peculiar/x509 needs a Reflect metadata polyfill loaded before it.
 import 'reflect-metadata'
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash, randomBytes, type webcrypto as nodeWebcrypto } from 'node:crypto'
 import * as x509 from '@peculiar/x509'
 
 const webcrypto = globalThis.crypto
@@ -16,7 +16,7 @@ const DAY_MS = 24 * 60 * 60 * 1000
 export interface DevCa {
   caPem: string
   cert: x509.X509Certificate
-  keys: CryptoKeyPair
+  keys: nodeWebcrypto.CryptoKeyPair
 }
 
 export interface PemCredential {
@@ -42,7 +42,7 @@ function validity (days: number): { notBefore: Date, notAfter: Date } {
   return { notBefore: new Date(now - DAY_MS), notAfter: new Date(now + days * DAY_MS) }
 }
 
-export async function privateKeyToPem (key: CryptoKey): Promise<string> {
+export async function privateKeyToPem (key: nodeWebcrypto.CryptoKey): Promise<string> {
   const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', key)
   return x509.PemConverter.encode(pkcs8, 'PRIVATE KEY')
 }
@@ -92,7 +92,7 @@ export async function createServerCertificate (ca: DevCa): Promise<PemCredential
 }
 
 /** A self-signed RSA certificate (Entra's signing keys and client credentials are RSA). */
-export async function createSelfSignedRsa (subject: string, days = 365): Promise<{ cert: x509.X509Certificate, keys: CryptoKeyPair }> {
+export async function createSelfSignedRsa (subject: string, days = 365): Promise<{ cert: x509.X509Certificate, keys: nodeWebcrypto.CryptoKeyPair }> {
   const keys = await webcrypto.subtle.generateKey(RSA_SHA256, true, ['sign', 'verify'])
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serialNumber(),

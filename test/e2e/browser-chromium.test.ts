@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 // The sign-in and the page at / in a real headless Chromium (Debian's chromium, driven by playwright-core).
 import { existsSync } from 'node:fs'
 import { afterAll, beforeAll, expect, it } from 'vitest'
@@ -36,12 +35,12 @@ it('a person signs in, sees identity, servers and tools, and calls whoami from t
 
   const alice = stack.emulator.users.find((u) => u.username === 'alice@contoso.test')!
   expect(await page.textContent('#oid')).toBe(alice.oid)
-  await page.waitForFunction(() => document.querySelector('#tools-notes')?.textContent?.includes('whoami'))
-  await page.waitForFunction(() => document.querySelector('#tools-calendar')?.textContent?.includes('whoami'))
+  await page.waitForFunction("document.querySelector('#tools-notes')?.textContent?.includes('whoami')")
+  await page.waitForFunction("document.querySelector('#tools-calendar')?.textContent?.includes('whoami')")
   await page.selectOption('#call-server', 'notes')
   await page.selectOption('#call-tool', 'whoami')
   await page.click('#call-form button[type="submit"]')
-  await page.waitForFunction(() => document.querySelector('#call-result')?.textContent?.startsWith('HTTP 200'))
+  await page.waitForFunction("document.querySelector('#call-result')?.textContent?.startsWith('HTTP 200')")
   expect(await page.textContent('#call-result')).toContain(alice.oid)
 
   await page.click('form[action="/auth/logout"] button')
