@@ -6,8 +6,8 @@ import { buildApp } from './app.ts'
 import { createAuthenticator } from './auth/authenticate.ts'
 import { loginRoutes } from './auth/login-routes.ts'
 import { SessionService } from './auth/sessions.ts'
-import { createSafeFetcher, type LookupFn } from './discovery/safe-fetch.ts'
-import { ScopeDiscovery } from './discovery/scope-discovery.ts'
+import type { LookupFn } from './discovery/safe-fetch.ts'
+import { createScopeDiscovery, type ScopeDiscovery } from './discovery/scope-discovery.ts'
 import { createInboundTokenValidator, entraIssuer, inboundTokenOptionsFromConfig } from './entra/inbound-token.ts'
 import { MsalFactory } from './entra/msal.ts'
 import { OboService } from './entra/obo.ts'
@@ -77,20 +77,10 @@ export async function createRelay (options: RelayOptions): Promise<Relay> {
     loginUrl: () => loginUrl(),
   })
 
-  const fetcher = createSafeFetcher({
-    allowInsecureLoopback: config.allowInsecureLoopback,
-    allowedHosts: config.discoveryAllowedHosts,
-    ...(config.trustedCaPem === undefined ? {} : { trustedCaPem: config.trustedCaPem }),
-    ...(options.discoveryLookup === undefined ? {} : { lookup: options.discoveryLookup }),
-  })
-  const discovery = new ScopeDiscovery({
-    servers: config.mcpServers,
-    fetcher,
-    authorityHost: config.authorityHost,
-    allowedTenants: config.allowedTenants,
-    prmCacheTtlSec: config.prmCacheTtlSec,
+  const { discovery, fetcher } = createScopeDiscovery(config, {
     logger,
     ...(options.now === undefined ? {} : { now: options.now }),
+    ...(options.discoveryLookup === undefined ? {} : { lookup: options.discoveryLookup }),
   })
   const pool = new McpClientPool({ fetch, logger })
   const tools = new ToolService({ servers: config.mcpServers, discovery, obo, pool, logger, timeoutMs: config.downstreamTimeoutMs, loginUrl })

@@ -1,8 +1,8 @@
 // The user assertion of an On-Behalf-Of request: an access token this tenant issued (RS256, a published
 // key), unexpired, for the calling app (client id or an App ID URI), and delegated (it has `scp`).
 import { createPublicKey } from 'node:crypto'
-import { compactVerify, decodeJwt, decodeProtectedHeader, type JWTPayload } from 'jose'
-import { NBF_SKEW_SEC } from './client-auth.ts'
+import { compactVerify, type JWTPayload } from 'jose'
+import { decodeUnverifiedJwt, NBF_SKEW_SEC } from './client-auth.ts'
 import { issuerOf, type EmulatorContext } from './context.ts'
 import { aadsts, entraTimestamp } from './errors.ts'
 import type { AppRegistration, TestUser } from './types.ts'
@@ -26,14 +26,7 @@ function audienceMatches (audience: unknown, client: AppRegistration): boolean {
 }
 
 export async function verifyUserAssertion (context: EmulatorContext, assertion: string, client: AppRegistration): Promise<UserAssertion> {
-  let header: Record<string, unknown>
-  let claims: JWTPayload
-  try {
-    header = decodeProtectedHeader(assertion) as Record<string, unknown>
-    claims = decodeJwt(assertion)
-  } catch {
-    throw aadsts.malformedJwt()
-  }
+  const { header, claims } = decodeUnverifiedJwt(assertion)
   const thumbprint = thumbprintOf(header)
   const key = typeof header.kid === 'string' ? context.keys.find(header.kid) : undefined
   if (key === undefined) throw aadsts.assertionSignature('The key was not found.', thumbprint)

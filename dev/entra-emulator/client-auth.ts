@@ -92,14 +92,7 @@ async function verifyClientAssertion (context: EmulatorContext, app: AppRegistra
   assertionType: string | undefined, tenantSegment: string): Promise<void> {
   if (assertionType === undefined) throw aadsts.missingParameter('client_assertion_type')
   if (assertionType !== CLIENT_ASSERTION_TYPE) throw aadsts.malformedRequest()
-  let header: Record<string, unknown>
-  let claims: JWTPayload
-  try {
-    header = decodeProtectedHeader(assertion) as Record<string, unknown>
-    claims = decodeJwt(assertion)
-  } catch {
-    throw aadsts.malformedJwt()
-  }
+  const { header, claims } = decodeUnverifiedJwt(assertion)
   const thumbprint = thumbprintHex(header['x5t#S256'] ?? header.x5t)
   const cert = findCertificate(app, header)
   if (cert === undefined) throw aadsts.clientAssertionKeyNotFound(thumbprint, app.clientId)
@@ -119,5 +112,14 @@ async function verifyClientAssertion (context: EmulatorContext, app: AppRegistra
   const at = (sec: number | undefined) => sec === undefined ? 'n/a' : entraTimestamp(new Date(sec * 1000))
   if (claims.exp === undefined || claims.exp <= now || (claims.nbf !== undefined && claims.nbf > now + NBF_SKEW_SEC)) {
     throw aadsts.clientAssertionTime(at(now), at(claims.nbf), at(claims.exp))
+  }
+}
+
+/** Header and claims of a JWT before any check; a malformed one is Entra's AADSTS50027. */
+export function decodeUnverifiedJwt (token: string): { header: Record<string, unknown>, claims: JWTPayload } {
+  try {
+    return { header: decodeProtectedHeader(token) as Record<string, unknown>, claims: decodeJwt(token) }
+  } catch {
+    throw aadsts.malformedJwt()
   }
 }

@@ -3,7 +3,7 @@ import type { Config, McpServerConfig } from '../config.ts'
 import { errors } from '../errors.ts'
 import { DiscoveryError } from './discovery-error.ts'
 import { discoverProtectedResource, type PrmDiscoveryDeps, type ProtectedResourceDiscovery } from './prm.ts'
-import { createSafeFetcher, type SafeFetcher } from './safe-fetch.ts'
+import { createSafeFetcher, type LookupFn, type SafeFetcher } from './safe-fetch.ts'
 
 export interface ResolvedScopes {
   scopes: string[]
@@ -199,11 +199,12 @@ function toResolved (value: ProtectedResourceDiscovery): ResolvedScopes {
 }
 
 /** Wires ScopeDiscovery from the relay's settings; close() the returned fetcher on shutdown. */
-export function createScopeDiscovery (config: Config, deps: { logger?: DiscoveryLogger, now?: () => number, fetcher?: SafeFetcher } = {}): { discovery: ScopeDiscovery, fetcher: SafeFetcher } {
+export function createScopeDiscovery (config: Config, deps: { logger?: DiscoveryLogger, now?: () => number, fetcher?: SafeFetcher, lookup?: LookupFn } = {}): { discovery: ScopeDiscovery, fetcher: SafeFetcher } {
   const fetcher = deps.fetcher ?? createSafeFetcher({
     allowInsecureLoopback: config.allowInsecureLoopback,
     allowedHosts: config.discoveryAllowedHosts,
     trustedCaPem: config.trustedCaPem,
+    ...(deps.lookup === undefined ? {} : { lookup: deps.lookup }),
   })
   const discovery = new ScopeDiscovery({
     servers: config.mcpServers,
