@@ -91,8 +91,8 @@ export async function v1Routes (app: FastifyInstance, o: V1RoutesOptions): Promi
       },
     },
   }, async (request: FastifyRequest<{ Params: { server: string } }>, reply) => {
-    o.tools.server(request.params.server)
     const user = await o.authenticate(request)
+    o.tools.server(request.params.server)
     return { tools: await o.tools.listTools(user, request.params.server, disconnectSignal(reply)) }
   })
 
@@ -115,8 +115,8 @@ export async function v1Routes (app: FastifyInstance, o: V1RoutesOptions): Promi
       },
     },
   }, async (request: FastifyRequest<{ Params: { server: string, tool: string }, Body: { arguments?: Record<string, unknown> } | undefined }>, reply) => {
-    o.tools.server(request.params.server)
     const user = await o.authenticate(request)
+    o.tools.server(request.params.server)
     return await o.tools.callTool(user, request.params.server, request.params.tool, request.body?.arguments ?? {}, disconnectSignal(reply))
   })
 }

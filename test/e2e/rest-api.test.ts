@@ -145,3 +145,10 @@ describe('health, readiness, metadata', () => {
     expect((await stack.call('/docs')).status).toBeLessThan(400)
   })
 })
+
+describe('order of checks', () => {
+  it('an anonymous caller learns nothing about server ids: 401 before 404', async () => {
+    expect((await stack.call('/v1/servers/nope/tools')).status).toBe(401)
+    expect((await stack.call('/v1/servers/nope/tools/x', { method: 'POST', body: '{}' })).status).toBe(401)
+  })
+})
