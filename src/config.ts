@@ -40,6 +40,8 @@ export interface Config {
   trustedCaFile: string | undefined
   trustedCaPem: string | undefined
   downstreamTimeoutMs: number
+  /** Each call to Entra's token endpoint gives up after this long (→ 503). */
+  entraTimeoutMs: number
   prmCacheTtlSec: number
   oboCacheMaxEntries: number
   /** Hosts whose private/loopback addresses discovery may reach (besides loopback in dev). */
@@ -215,6 +217,7 @@ export function loadConfig (env: Env = process.env): Config {
     trustedCaFile,
     trustedCaPem,
     downstreamTimeoutMs: integer('DOWNSTREAM_TIMEOUT_MS', 30_000, 100, 600_000),
+    entraTimeoutMs: integer('ENTRA_TIMEOUT_MS', 10_000, 100, 120_000),
     prmCacheTtlSec: integer('PRM_CACHE_TTL_SEC', 3600, 0, 86_400),
     oboCacheMaxEntries: integer('OBO_CACHE_MAX_ENTRIES', 10_000, 10, 10_000_000),
     discoveryAllowedHosts: list('DISCOVERY_ALLOWED_HOSTS') ?? [],

@@ -24,7 +24,7 @@ export interface EntraExchangeRecord {
 }
 
 export interface MsalFactoryOptions {
-  config: Pick<Config, 'authorityHost' | 'tenantId' | 'clientId' | 'clientCredential'>
+  config: Pick<Config, 'authorityHost' | 'tenantId' | 'clientId' | 'clientCredential' | 'entraTimeoutMs'>
   fetch: FetchLike
   logger: Logger
 }
@@ -56,7 +56,7 @@ export class MsalFactory {
 
   async #fetchMetadata (tenantId: string): Promise<string> {
     const url = `${this.authority(tenantId)}/v2.0/.well-known/openid-configuration`
-    const response = await this.#options.fetch(url, { signal: AbortSignal.timeout(10_000) })
+    const response = await this.#options.fetch(url, { signal: AbortSignal.timeout(this.#options.config.entraTimeoutMs) })
     if (!response.ok) throw new Error(`Entra metadata for tenant ${tenantId} answered HTTP ${response.status}`)
     const metadata = await response.json() as Record<string, unknown>
     if (typeof metadata.token_endpoint !== 'string' || typeof metadata.issuer !== 'string') {
@@ -72,7 +72,7 @@ export class MsalFactory {
   async client (options: { tenantId?: string, cachePlugin?: ICachePlugin, record?: EntraExchangeRecord } = {}): Promise<ConfidentialClientApplication> {
     const tenantId = options.tenantId ?? this.#options.config.tenantId
     const authorityMetadata = await this.authorityMetadata(tenantId)
-    const network = createMsalNetworkClient(this.#options.fetch)
+    const network = createMsalNetworkClient(this.#options.fetch, { timeoutMs: this.#options.config.entraTimeoutMs })
     const logger = this.#options.logger
     return new ConfidentialClientApplication({
       auth: {

@@ -10,7 +10,7 @@ let token: string
 let replacement: SampleMcpServer | undefined
 
 beforeAll(async () => {
-  stack = await startTestStack({ relayEnv: { DOWNSTREAM_TIMEOUT_MS: '400' }, notesOptions: { slowToolStepMs: 150 } })
+  stack = await startTestStack({ relayEnv: { DOWNSTREAM_TIMEOUT_MS: '400', ENTRA_TIMEOUT_MS: '300' }, notesOptions: { slowToolStepMs: 150 } })
   token = await stack.userToken('alice@contoso.test')
 })
 afterAll(async () => {
@@ -39,6 +39,18 @@ async function restartNotes (overrides: { appClientId?: string } = {}) {
     slowToolStepMs: 150,
   })
 }
+
+describe('a slow Entra', () => {
+  it('an OBO exchange slower than ENTRA_TIMEOUT_MS → 503 with Retry-After, promptly', async () => {
+    stack.emulator.addFault({ grant: 'on_behalf_of', fault: 'latency', latencyMs: 2000, count: 1 })
+    const started = Date.now()
+    const res = await stack.call('/v1/servers/calendar/tools/whoami', { method: 'POST', token: await stack.userToken('bob@contoso.test'), body: '{}' })
+    expect(res.status).toBe(503)
+    expect(res.body.error).toBe('temporarily_unavailable')
+    expect(res.headers.get('retry-after')).toMatch(/^\d+$/)
+    expect(Date.now() - started).toBeLessThan(1900)
+  })
+})
 
 describe('downstream failures', () => {
   it('a tool slower than DOWNSTREAM_TIMEOUT_MS → 504', async () => {
