@@ -49,8 +49,13 @@ export class ToolService {
 
   async callTool (user: UserAssertion, serverId: string, toolName: string, args: Record<string, unknown>, signal?: AbortSignal): Promise<CallToolResult> {
     return await this.#withClient(user, serverId, async (entry) => {
-      const tools = await this.#toolsOf(entry, signal)
-      if (!tools.some((t) => t.name === toolName)) throw errors.notFound(`Server "${serverId}" has no tool "${toolName}".`)
+      let tools = await this.#toolsOf(entry, signal)
+      if (!tools.some((t) => t.name === toolName)) {
+        // The cached list may predate a tool the server added without notifying: list once more.
+        entry.tools = undefined
+        tools = await this.#toolsOf(entry, signal)
+        if (!tools.some((t) => t.name === toolName)) throw errors.notFound(`Server "${serverId}" has no tool "${toolName}".`)
+      }
       const result = await entry.client.callTool({ name: toolName, arguments: args }, undefined, this.#requestOptions(signal))
       return result as CallToolResult
     })
