@@ -50,6 +50,8 @@ export async function createRelay (options: RelayOptions): Promise<Relay> {
   const dispatcher = options.fetch === undefined ? createDispatcher({ trustedCaPem: config.trustedCaPem }) : undefined
   const fetch = options.fetch ?? createFetch(dispatcher as NonNullable<typeof dispatcher>)
   const store = options.store ?? createMemoryStore()
+  // Single-use markers written by unauthenticated callers live apart: they can never evict a session.
+  const transientStore = createMemoryStore({ maxEntries: 50_000 })
 
   const loginUrl = (o: { claims?: string, prompt?: 'consent' } = {}): string => {
     const url = new URL('/auth/login', config.publicUrl)
@@ -65,6 +67,7 @@ export async function createRelay (options: RelayOptions): Promise<Relay> {
     sealer: createSealer(deriveKey(config.tokenEncryptionKey, 'msal-cache')),
     msal,
     relayScope: config.relayScope,
+    allowedTenants: config.allowedTenants,
     logger,
     loginUrl,
   })
@@ -109,7 +112,18 @@ export async function createRelay (options: RelayOptions): Promise<Relay> {
   })
   const authorizationServers = config.allowedTenants.map((tid) => entraIssuer(config.authorityHost, tid))
   await app.register(wellKnownRoutes, { publicUrl: config.publicUrl, authorizationServers, relayScope: config.relayScope, serverIds: config.mcpServers.map((s) => s.id) })
-  await app.register(loginRoutes, { msal, sessions, store, relayScope: config.relayScope, redirectUri: config.redirectUri.href, publicUrl: config.publicUrl, cookies, loginUrl })
+  await app.register(loginRoutes, {
+    msal,
+    sessions,
+    transientStore,
+    sealer: createSealer(deriveKey(config.tokenEncryptionKey, 'login-transaction')),
+    allowedTenants: config.allowedTenants,
+    relayScope: config.relayScope,
+    redirectUri: config.redirectUri.href,
+    publicUrl: config.publicUrl,
+    cookies,
+    loginUrl
+  })
   await app.register(v1Routes, { authenticate, tools, serverStatus })
   await app.register(homeRoutes, { authenticate, serverStatus })
   await app.ready()
@@ -124,6 +138,7 @@ export async function createRelay (options: RelayOptions): Promise<Relay> {
       await pool.close()
       await fetcher.close()
       await store.close()
+      await transientStore.close()
       await dispatcher?.close()
     },
   }

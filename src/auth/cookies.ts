@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import type { CookieSerializeOptions } from '@fastify/cookie'
 import type { FastifyRequest } from 'fastify'
 
@@ -6,9 +7,15 @@ export interface CookieSettings {
   secure: boolean
 }
 
-export function cookieNames (settings: CookieSettings): { session: string, login: string } {
+export function cookieNames (settings: CookieSettings): { session: string } {
   const prefix = settings.secure ? '__Host-' : ''
-  return { session: `${prefix}obo_session`, login: `${prefix}obo_login` }
+  return { session: `${prefix}obo_session` }
+}
+
+/** One cookie per pending sign-in, named after its state, so two tabs signing in never collide. */
+export function loginCookieName (settings: CookieSettings, state: string): string {
+  const prefix = settings.secure ? '__Host-' : ''
+  return `${prefix}obo_login_${createHash('sha256').update(state).digest('base64url').slice(0, 16)}`
 }
 
 export function cookieOptions (settings: CookieSettings, maxAgeSec: number): CookieSerializeOptions {

@@ -1,27 +1,35 @@
 // Browser sign-in through Entra (auth code + PKCE + state + nonce; the relay is a confidential client).
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { mapEntraError } from '../entra/entra-errors.ts'
 import type { EntraExchangeRecord, MsalFactory } from '../entra/msal.ts'
 import { errors } from '../errors.ts'
+import type { Sealer } from '../stores/sealed.ts'
 import type { KeyValueStore } from '../stores/types.ts'
 import type { SessionService } from './sessions.ts'
-import { cookieNames, cookieOptions, readSessionId, type CookieSettings } from './cookies.ts'
+import { cookieNames, cookieOptions, loginCookieName, readSessionId, type CookieSettings } from './cookies.ts'
 
 const LOGIN_STATE_TTL_SEC = 600
 const PROMPTS = new Set(['login', 'consent', 'select_account'])
 
+/** Sealed into a cookie of its own per sign-in: the server keeps nothing until the callback. */
 interface LoginTransaction {
+  state: string
   codeVerifier: string
   nonce: string
   returnTo: string
-  bindingHash: string
+  /** Epoch ms after which the transaction is refused. */
+  expiresAt: number
 }
 
 export interface LoginRoutesOptions {
   msal: MsalFactory
   sessions: SessionService
-  store: KeyValueStore
+  /** Single-use markers of redeemed states: kept apart from sessions so no flood can evict those. */
+  transientStore: KeyValueStore
+  /** Seals login transactions into their cookie (AES-256-GCM). */
+  sealer: Sealer & { sealFor: (p: string, aad: string) => string, openFor: (s: string, aad: string) => string | undefined }
+  allowedTenants: string[]
   relayScope: string
   redirectUri: string
   publicUrl: URL
@@ -40,14 +48,13 @@ export function safeReturnTo (value: unknown, publicUrl: URL): string | undefine
   if (!value.startsWith('/') || value.startsWith('//') || /[\\\s\u0000-\u001f\u007f]/.test(value)) return undefined
   try {
     const resolved = new URL(value, publicUrl)
-    if (resolved.origin !== publicUrl.origin) return undefined
+    // Dot segments collapse after the string checks: `/.//evil` and `/%2e%2e//evil` become `//evil`.
+    if (resolved.origin !== publicUrl.origin || resolved.pathname.startsWith('//')) return undefined
     return `${resolved.pathname}${resolved.search}${resolved.hash}`
   } catch {
     return undefined
   }
 }
-
-const sha256 = (value: string) => createHash('sha256').update(value).digest()
 
 export async function loginRoutes (app: FastifyInstance, o: LoginRoutesOptions): Promise<void> {
   const names = cookieNames(o.cookies)
@@ -78,17 +85,14 @@ export async function loginRoutes (app: FastifyInstance, o: LoginRoutesOptions):
       }
     }
 
-    // The browser binding: a random value in an HttpOnly cookie whose hash is stored with the state.
-    let binding = request.cookies[names.login]
-    if (binding === undefined || !/^[\w-]{43}$/.test(binding)) binding = randomBytes(32).toString('base64url')
     const state = randomBytes(32).toString('base64url')
     const nonce = randomBytes(32).toString('base64url')
     const codeVerifier = randomBytes(32).toString('base64url')
     const codeChallenge = createHash('sha256').update(codeVerifier).digest('base64url')
-    const transaction: LoginTransaction = { codeVerifier, nonce, returnTo, bindingHash: sha256(binding).toString('base64url') }
-    await o.store.set(`login:${state}`, JSON.stringify(transaction), LOGIN_STATE_TTL_SEC)
+    const transaction: LoginTransaction = { state, codeVerifier, nonce, returnTo, expiresAt: Date.now() + LOGIN_STATE_TTL_SEC * 1000 }
+    const sealedTransaction = o.sealer.sealFor(JSON.stringify(transaction), 'login')
 
-    const client = await o.msal.client()
+    const client = await o.msal.client().catch((err: unknown) => { throw mapEntraError(err, { record: {}, loginUrl: o.loginUrl, what: 'the sign-in' }) })
     const url = await client.getAuthCodeUrl({
       scopes: [o.relayScope],
       redirectUri: o.redirectUri,
@@ -100,7 +104,8 @@ export async function loginRoutes (app: FastifyInstance, o: LoginRoutesOptions):
       ...(prompt === undefined ? {} : { prompt }),
       ...(claims === undefined ? {} : { claims }),
     })
-    reply.setCookie(names.login, binding, cookieOptions(o.cookies, LOGIN_STATE_TTL_SEC))
+    // The browser binding: only this browser holds the sealed transaction for this state.
+    reply.setCookie(loginCookieName(o.cookies, state), sealedTransaction, cookieOptions(o.cookies, LOGIN_STATE_TTL_SEC))
     return reply.redirect(url, 302)
   })
 
@@ -119,16 +124,19 @@ export async function loginRoutes (app: FastifyInstance, o: LoginRoutesOptions):
   }, async (request: FastifyRequest<{ Querystring: { code?: string, state?: string, error?: string, error_description?: string } }>, reply) => {
     const { code, state } = request.query
     if (state === undefined || state === '') throw errors.invalidRequest('The sign-in response has no state.')
-    // Single use: the state is taken (read and deleted) whatever happens next.
-    const raw = await o.store.take(`login:${state}`)
-    if (raw === undefined) throw errors.invalidRequest('The sign-in state is unknown, expired or already used; start again at /auth/login.')
-    const transaction = JSON.parse(raw) as LoginTransaction
-    const binding = request.cookies[names.login]
-    const expected = Buffer.from(transaction.bindingHash, 'base64url')
-    if (binding === undefined || !timingSafeEqual(sha256(binding), expected)) {
-      throw errors.invalidRequest('The sign-in response does not belong to this browser; start again at /auth/login.')
+    const cookieName = loginCookieName(o.cookies, state)
+    const sealed = request.cookies[cookieName]
+    const opened = sealed === undefined ? undefined : o.sealer.openFor(sealed, 'login')
+    const transaction = opened === undefined ? undefined : JSON.parse(opened) as LoginTransaction
+    if (transaction === undefined || transaction.state !== state || transaction.expiresAt < Date.now()) {
+      throw errors.invalidRequest('The sign-in state is unknown, expired or belongs to another browser; start again at /auth/login.')
     }
-    reply.clearCookie(names.login, cookieOptions(o.cookies, 0))
+    reply.clearCookie(cookieName, cookieOptions(o.cookies, 0))
+    // Single use, even if the cookie is replayed: the first callback for a state marks it redeemed.
+    const stateKey = createHash('sha256').update(state).digest('base64url')
+    if (!await o.transientStore.setIfAbsent(`login-used:${stateKey}`, '1', LOGIN_STATE_TTL_SEC)) {
+      throw errors.invalidRequest('The sign-in state was already used; start again at /auth/login.')
+    }
     if (request.query.error !== undefined) {
       const aadsts = /AADSTS(\d+)/.exec(request.query.error_description ?? '')?.[1]
       throw errors.accessDenied(`Entra did not complete the sign-in (${request.query.error.replace(/[^\w]/g, '')}${aadsts === undefined ? '' : `, AADSTS${aadsts}`}).`)
@@ -136,9 +144,10 @@ export async function loginRoutes (app: FastifyInstance, o: LoginRoutesOptions):
     if (code === undefined || code === '') throw errors.invalidRequest('The sign-in response has no code.')
 
     const record: EntraExchangeRecord = {}
-    const client = await o.msal.client({ record })
+    let client
     let result
     try {
+      client = await o.msal.client({ record })
       result = await client.acquireTokenByCode(
         { code, scopes: [o.relayScope], redirectUri: o.redirectUri, codeVerifier: transaction.codeVerifier, state, nonce: transaction.nonce },
         { code, state, nonce: transaction.nonce }
@@ -153,11 +162,14 @@ export async function loginRoutes (app: FastifyInstance, o: LoginRoutesOptions):
     if (account === null || claims.nonce !== transaction.nonce || typeof claims.oid !== 'string' || typeof claims.tid !== 'string') {
       throw errors.accessDenied('The sign-in response failed validation.')
     }
-    // A fresh session id at every sign-in (no fixation); any session this browser had is ended first,
-    // since ending it removes that user's MSAL partition, which may be the one saved just below.
+    if (!o.allowedTenants.includes(claims.tid)) {
+      request.log.warn({ tid: claims.tid, oid: claims.oid }, 'sign-in from a tenant that is not allowed')
+      throw errors.accessDenied('Users of this tenant may not use the relay.')
+    }
+    // A fresh session id at every sign-in (no fixation), with its own MSAL partition; any session this
+    // browser had is ended.
     const previous = readSessionId(request, o.cookies)
     if (previous !== undefined) await o.sessions.destroy(previous)
-    await o.sessions.savePartition(account.homeAccountId, client.getTokenCache().serialize())
     const sessionId = await o.sessions.create({
       tid: claims.tid,
       oid: claims.oid,
@@ -166,6 +178,7 @@ export async function loginRoutes (app: FastifyInstance, o: LoginRoutesOptions):
       homeAccountId: account.homeAccountId,
       createdAt: Date.now(),
     })
+    await o.sessions.savePartition(sessionId, client.getTokenCache().serialize())
     request.log.info({ tid: claims.tid, oid: claims.oid, correlationId: record.correlationId }, 'signed in')
     reply.setCookie(names.session, sessionId, { ...cookieOptions(o.cookies, o.sessions.ttlSec), signed: true })
     return reply.redirect(transaction.returnTo, 302)

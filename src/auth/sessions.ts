@@ -16,7 +16,7 @@ export interface SessionRecord {
   oid: string
   upn: string | undefined
   name: string | undefined
-  /** MSAL's account key (`<oid>.<tid>`), which names the user's cache partition. */
+  /** MSAL's account key (`<oid>.<tid>`) in this session's cache partition. */
   homeAccountId: string
   createdAt: number
 }
@@ -26,6 +26,8 @@ export interface SessionServiceOptions {
   sealer: Sealer & { sealFor: (p: string, aad: string) => string, openFor: (s: string, aad: string) => string | undefined }
   msal: MsalFactory
   relayScope: string
+  /** Checked again on every use, so a session from a tenant removed from the list stops working. */
+  allowedTenants: string[]
   logger: Logger
   sessionTtlSec?: number
   loginUrl: (options: { claims?: string, prompt?: 'consent' }) => string
@@ -63,28 +65,30 @@ export class SessionService {
     return raw === undefined ? undefined : JSON.parse(raw) as SessionRecord
   }
 
-  /** Ends a session and removes the user's MSAL cache partition (their refresh token). */
+  /** Ends a session and removes its MSAL cache partition (the refresh token); the user's other sessions stay. */
   async destroy (id: string): Promise<void> {
-    const key = `session:${hashId(id)}`
-    const record = await this.get(id)
-    await this.#o.store.delete(key)
-    this.#assertions.delete(key)
-    if (record !== undefined) await this.#o.store.delete(partitionKey(record.homeAccountId))
+    const hashed = hashId(id)
+    await this.#o.store.delete(`session:${hashed}`)
+    await this.#o.store.delete(partitionKey(hashed))
+    this.#assertions.delete(`session:${hashed}`)
   }
 
-  /** Stores the MSAL cache produced by the code redemption under the user's partition. */
-  async savePartition (homeAccountId: string, serializedCache: string): Promise<void> {
-    await this.#o.store.set(partitionKey(homeAccountId), this.#o.sealer.sealFor(serializedCache, homeAccountId), this.#ttlSec)
+  /** Stores the MSAL cache produced by the code redemption as this session's partition. */
+  async savePartition (id: string, serializedCache: string): Promise<void> {
+    const hashed = hashId(id)
+    await this.#o.store.set(partitionKey(hashed), this.#o.sealer.sealFor(serializedCache, hashed), this.#ttlSec)
   }
 
   /** The user's token for the relay's own scope: from memory, else MSAL silent (cache, then refresh token). */
   async userAssertion (id: string, record: SessionRecord): Promise<UserAssertion> {
-    const memoKey = `session:${hashId(id)}`
+    if (!this.#o.allowedTenants.includes(record.tid)) throw errors.accessDenied('Users of this tenant may not use the relay.')
+    const hashed = hashId(id)
+    const memoKey = `session:${hashed}`
     const memo = this.#assertions.get(memoKey)
     if (memo !== undefined && memo.exp * 1000 - 120_000 > this.#now()) return memo
 
     const exchange: EntraExchangeRecord = {}
-    const plugin = this.#partitionPlugin(record.homeAccountId)
+    const plugin = this.#partitionPlugin(hashed)
     try {
       const client = await this.#o.msal.client({ tenantId: record.tid, cachePlugin: plugin, record: exchange })
       const account = await client.getTokenCache().getAccountByHomeId(record.homeAccountId)
@@ -111,22 +115,22 @@ export class SessionService {
     }
   }
 
-  /** An MSAL cache plugin bound to one user's partition: load before access, save when MSAL changed it. */
-  #partitionPlugin (homeAccountId: string): ICachePlugin {
-    const key = partitionKey(homeAccountId)
+  /** An MSAL cache plugin bound to one session's partition: load before access, save when MSAL changed it. */
+  #partitionPlugin (sessionHash: string): ICachePlugin {
+    const key = partitionKey(sessionHash)
     return {
       beforeCacheAccess: async (context: TokenCacheContext) => {
         const sealed = await this.#o.store.get(key)
-        const serialized = sealed === undefined ? undefined : this.#o.sealer.openFor(sealed, homeAccountId)
+        const serialized = sealed === undefined ? undefined : this.#o.sealer.openFor(sealed, sessionHash)
         if (serialized !== undefined) context.tokenCache.deserialize(serialized)
       },
       afterCacheAccess: async (context: TokenCacheContext) => {
         if (context.cacheHasChanged) {
-          await this.#o.store.set(key, this.#o.sealer.sealFor(context.tokenCache.serialize(), homeAccountId), this.#ttlSec)
+          await this.#o.store.set(key, this.#o.sealer.sealFor(context.tokenCache.serialize(), sessionHash), this.#ttlSec)
         }
       },
     }
   }
 }
 
-const partitionKey = (homeAccountId: string) => `msal:${homeAccountId}`
+const partitionKey = (sessionHash: string) => `msal:${sessionHash}`

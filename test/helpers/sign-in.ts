@@ -1,0 +1,32 @@
+// Drives one browser sign-in over HTTP: relay /auth/login → emulator (form, or SSO redirect) → /auth/callback.
+import { expect } from 'vitest'
+import { HttpBrowser, parseForm } from './browser.ts'
+import type { TestStack } from './stack.ts'
+
+export interface SignInSteps {
+  /** The relay's answer to /auth/login (302 to Entra). */
+  start: Response
+  callbackUrl: string
+}
+
+/** Everything up to (not including) the callback, so tests can interleave or replay callbacks. */
+export async function beginSignIn (stack: TestStack, browser: HttpBrowser, username: string, returnTo = '/v1/me'): Promise<SignInSteps> {
+  const user = stack.emulator.users.find((u) => u.username === username)!
+  const start = await browser.request(`${stack.relayUrl}/auth/login?return_to=${encodeURIComponent(returnTo)}`)
+  expect(start.status).toBe(302)
+  const authorizeUrl = start.headers.get('location')!
+  const authorize = await browser.request(authorizeUrl)
+  if (authorize.status === 302) return { start, callbackUrl: new URL(authorize.headers.get('location')!, authorizeUrl).href }
+  const form = parseForm(await authorize.text(), authorizeUrl)
+  const posted = await browser.request(form.action, { method: 'POST', body: new URLSearchParams({ ...form.fields, username, password: user.password }) })
+  return { start, callbackUrl: new URL(posted.headers.get('location')!, form.action).href }
+}
+
+/** A complete sign-in in a new browser; returns the browser holding the session cookie. */
+export async function signedInBrowser (stack: TestStack, username: string): Promise<HttpBrowser> {
+  const browser = new HttpBrowser(stack.fetch)
+  const { callbackUrl } = await beginSignIn(stack, browser, username)
+  const callback = await browser.request(callbackUrl)
+  expect(callback.status).toBe(302)
+  return browser
+}
