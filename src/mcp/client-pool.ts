@@ -1,7 +1,8 @@
 // MCP SDK clients pooled per (user, server): bounded, evicted when idle, rebuilt on a new token or a dead session.
+import { createHash } from 'node:crypto'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
-import { ToolListChangedNotificationSchema, type Tool } from '@modelcontextprotocol/sdk/types.js'
+import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { ErrorCode, ToolListChangedNotificationSchema, type Tool } from '@modelcontextprotocol/sdk/types.js'
 import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
 import type { FetchLike } from '../net/http-client.ts'
@@ -20,6 +21,9 @@ export interface PooledClient {
   lastChallenge: DownstreamChallenge | undefined
   /** tools/list result (all pages), refreshed on `notifications/tools/list_changed`. */
   tools: Tool[] | undefined
+  /** Operations using this client now; an evicted client is closed only when this reaches 0. */
+  inFlight: number
+  retired: boolean
 }
 
 export interface ClientPoolOptions {
@@ -46,8 +50,8 @@ export class McpClientPool {
       // Idle clients are closed when their time is up, not when the pool is next touched.
       ttlAutopurge: true,
       dispose: (entry) => {
-        const closing = closeQuietly(entry).finally(() => this.#closing.delete(closing))
-        this.#closing.add(closing)
+        entry.retired = true
+        if (entry.inFlight === 0) this.#close(entry)
       },
     })
   }
@@ -56,24 +60,40 @@ export class McpClientPool {
     return this.#clients.size
   }
 
-  /** A connected client for this user and server using `accessToken`. */
-  async get (poolKey: string, url: URL, accessToken: string): Promise<PooledClient> {
-    const existing = this.#clients.get(poolKey)
-    if (existing !== undefined && existing.accessToken === accessToken) return existing
-    const connectKey = `${poolKey}\n${accessToken}`
-    const pending = this.#connecting.get(connectKey)
-    if (pending !== undefined) return await pending
-    const connecting = this.#connect(url, accessToken).finally(() => this.#connecting.delete(connectKey))
-    this.#connecting.set(connectKey, connecting)
-    const entry = await connecting
-    this.#clients.set(poolKey, entry)
-    return entry
+  /**
+   * Runs `operation` with a connected client for this user and server holding `accessToken`. Clients are
+   * keyed by token too, so a caller with another token never swaps the client under a running call.
+   */
+  async use<T> (poolKey: string, url: URL, accessToken: string, operation: (entry: PooledClient) => Promise<T>): Promise<T> {
+    const key = `${poolKey}|${createHash('sha256').update(accessToken).digest('base64url').slice(0, 22)}`
+    let entry = this.#clients.get(key)
+    if (entry === undefined) {
+      let connecting = this.#connecting.get(key)
+      if (connecting === undefined) {
+        connecting = this.#connect(url, accessToken).finally(() => this.#connecting.delete(key))
+        this.#connecting.set(key, connecting)
+        entry = await connecting
+        this.#clients.set(key, entry)
+      } else {
+        entry = await connecting
+      }
+    }
+    entry.inFlight++
+    try {
+      return await operation(entry)
+    } catch (err) {
+      // A refused token or a lost session: this client is done; the caller may retry with a new one.
+      if (isFatalForClient(err)) this.#clients.delete(key)
+      throw err
+    } finally {
+      entry.inFlight--
+      if (entry.retired && entry.inFlight === 0) this.#close(entry)
+    }
   }
 
-  /** Drops a client (dead session, refused token); the next get() builds a new one. */
-  drop (poolKey: string, entry?: PooledClient): void {
-    const current = this.#clients.get(poolKey)
-    if (current !== undefined && (entry === undefined || current === entry)) this.#clients.delete(poolKey)
+  #close (entry: PooledClient): void {
+    const closing = closeQuietly(entry).finally(() => this.#closing.delete(closing))
+    this.#closing.add(closing)
   }
 
   async close (): Promise<void> {
@@ -82,7 +102,7 @@ export class McpClientPool {
   }
 
   async #connect (url: URL, accessToken: string): Promise<PooledClient> {
-    const entry = { accessToken, lastChallenge: undefined, tools: undefined } as Partial<PooledClient> as PooledClient
+    const entry = { accessToken, lastChallenge: undefined, tools: undefined, inFlight: 0, retired: false } as Partial<PooledClient> as PooledClient
     const fetchWithChallenge: FetchLike = async (input, init) => {
       const response = await this.#o.fetch(input, init)
       if (response.status === 401 || response.status === 403) {
@@ -102,10 +122,18 @@ export class McpClientPool {
       await client.connect(transport)
     } catch (err) {
       await client.close().catch(() => {})
-      throw Object.assign(err as object, { pooledClient: entry })
+      // Non-enumerable: the entry holds the downstream token and must never reach a log serializer.
+      if (typeof err === 'object' && err !== null) Object.defineProperty(err, 'pooledClient', { value: entry, enumerable: false })
+      throw err
     }
     return entry
   }
+}
+
+/** HTTP 401/403/404 from the MCP endpoint, or a closed connection: the client cannot be used again. */
+function isFatalForClient (err: unknown): boolean {
+  const code = (err as { code?: unknown }).code
+  return (err instanceof StreamableHTTPError && (code === 401 || code === 403 || code === 404)) || code === ErrorCode.ConnectionClosed
 }
 
 /** Ends the downstream session (DELETE, so the server can free it) and closes the client. */

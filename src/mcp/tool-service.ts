@@ -85,18 +85,22 @@ export class ToolService {
     const target = `server "${serverId}"`
     const { scopes } = await this.#o.discovery.resolve(serverId)
     const poolKey = `${userKey(user)}|${serverId}`
+    let refreshToken = false
     for (let attempt = 0; ; attempt++) {
-      const token = await this.#o.obo.exchange(user, scopes, { forceRefresh: attempt > 0, target })
+      const token = await this.#o.obo.exchange(user, scopes, { forceRefresh: refreshToken, target })
       let entry: PooledClient | undefined
       try {
-        entry = await this.#o.pool.get(poolKey, server.url, token.accessToken)
-        return await operation(entry)
+        return await this.#o.pool.use(poolKey, server.url, token.accessToken, async (pooled) => {
+          entry = pooled
+          return await operation(pooled)
+        })
       } catch (err) {
         entry ??= (err as { pooledClient?: PooledClient }).pooledClient
         const outcome = this.#classify(err, entry, serverId)
-        if (entry !== undefined && outcome.drop) this.#o.pool.drop(poolKey, entry)
-        if (outcome.retry && attempt === 0) {
-          this.#o.logger.info({ tid: user.tid, oid: user.oid, server: serverId, reason: outcome.reason }, 'downstream retry')
+        // Retried only when the server provably did not run the request: it refused the token or the session.
+        if (outcome.retry !== undefined && attempt === 0) {
+          this.#o.logger.info({ tid: user.tid, oid: user.oid, server: serverId, reason: outcome.retry }, 'downstream retry')
+          refreshToken = outcome.retry === 'downstream 401'
           continue
         }
         throw outcome.error
@@ -104,42 +108,41 @@ export class ToolService {
     }
   }
 
-  #classify (err: unknown, entry: PooledClient | undefined, serverId: string): { error: RelayError, retry: boolean, drop: boolean, reason?: string } {
-    if (err instanceof RelayError) return { error: err, retry: false, drop: false }
+  #classify (err: unknown, entry: PooledClient | undefined, serverId: string): { error: RelayError, retry?: 'downstream 401' | 'session gone' } {
+    if (err instanceof RelayError) return { error: err }
     const status = err instanceof StreamableHTTPError ? err.code : undefined
     if (status === 401 || status === 403) {
       const params = findBearerChallenge(entry?.lastChallenge?.wwwAuthenticate) ?? {}
       if (params.error === 'insufficient_claims' && params.claims !== undefined) {
         return {
-          error: errors.interactionRequired(`Server "${serverId}" requires additional claims (step-up authentication).`, params.claims, this.#o.loginUrl({ claims: params.claims })),
-          retry: false,
-          drop: true,
+          error: errors.interactionRequired(`Server "${serverId}" requires additional claims (step-up authentication).`, params.claims, this.#o.loginUrl({ claims: params.claims }))
         }
       }
       if (params.resource_metadata !== undefined) this.#o.discovery.noteResourceMetadata?.(serverId, params.resource_metadata)
       if (status === 403) {
-        return { error: errors.badGateway(`Server "${serverId}" refused the delegated token (HTTP 403${params.error === undefined ? '' : `, ${params.error}`}).`), retry: false, drop: true }
+        return { error: errors.badGateway(`Server "${serverId}" refused the delegated token (HTTP 403${params.error === undefined ? '' : `, ${params.error}`}).`) }
       }
-      return { error: errors.badGateway(`Server "${serverId}" refused the delegated token twice (HTTP 401).`), retry: true, drop: true, reason: 'downstream 401' }
+      return { error: errors.badGateway(`Server "${serverId}" refused the delegated token twice (HTTP 401).`), retry: 'downstream 401' }
     }
     if (status === 404) {
-      return { error: errors.badGateway(`Server "${serverId}" lost the MCP session.`), retry: true, drop: true, reason: 'session gone' }
+      return { error: errors.badGateway(`Server "${serverId}" lost the MCP session.`), retry: 'session gone' }
     }
     if (err instanceof McpError) {
       if (err.code === ErrorCode.RequestTimeout) {
-        return { error: errors.gatewayTimeout(`Server "${serverId}" did not answer within ${this.#o.timeoutMs} ms.`), retry: false, drop: false }
+        return { error: errors.gatewayTimeout(`Server "${serverId}" did not answer within ${this.#o.timeoutMs} ms.`) }
       }
-      if (err.code === ErrorCode.InvalidParams) return { error: errors.invalidRequest(`Server "${serverId}" refused the request's parameters.`), retry: false, drop: false }
-      if (err.code === ErrorCode.ConnectionClosed) return { error: errors.badGateway(`Server "${serverId}" closed the connection.`), retry: true, drop: true, reason: 'connection closed' }
-      return { error: errors.badGateway(`Server "${serverId}" answered with an MCP error (${err.code}).`), retry: false, drop: false }
+      if (err.code === ErrorCode.InvalidParams) return { error: errors.invalidRequest(`Server "${serverId}" refused the request's parameters.`) }
+      // Not retried: the server may have run the tool already.
+      if (err.code === ErrorCode.ConnectionClosed) return { error: errors.badGateway(`Server "${serverId}" closed the connection.`) }
+      return { error: errors.badGateway(`Server "${serverId}" answered with an MCP error (${err.code}).`) }
     }
     if (err instanceof Error && err.name === 'AbortError') {
-      return { error: errors.gatewayTimeout(`Server "${serverId}" did not answer in time.`), retry: false, drop: true }
+      return { error: errors.gatewayTimeout(`Server "${serverId}" did not answer in time.`) }
     }
-    if (status !== undefined && status >= 500) return { error: errors.badGateway(`Server "${serverId}" failed (HTTP ${status}).`), retry: false, drop: true }
-    if (status !== undefined) return { error: errors.badGateway(`Server "${serverId}" answered HTTP ${status}.`), retry: false, drop: true }
+    if (status !== undefined && status >= 500) return { error: errors.badGateway(`Server "${serverId}" failed (HTTP ${status}).`) }
+    if (status !== undefined) return { error: errors.badGateway(`Server "${serverId}" answered HTTP ${status}.`) }
     this.#o.logger.warn({ server: serverId, err: { name: (err as Error)?.name, message: safeText(String((err as Error)?.message)) } }, 'downstream failure')
-    return { error: errors.badGateway(`Server "${serverId}" cannot be reached.`), retry: false, drop: true }
+    return { error: errors.badGateway(`Server "${serverId}" cannot be reached.`) }
   }
 }
 

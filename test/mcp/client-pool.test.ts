@@ -37,26 +37,24 @@ const until = async (condition: () => boolean, ms = 3000) => {
   }
 }
 
+const entryOf = (pool: McpClientPool, key: string, token: string) => pool.use(key, new URL(notes.url), token, async (entry) => entry)
+
 describe('McpClientPool', () => {
-  it('reuses the client for the same key and token; a new token builds a new client and ends the old session', async () => {
+  it('reuses the client for the same key and token; another token gets its own client', async () => {
     const pool = new McpClientPool({ fetch: globalThis.fetch, logger })
-    const url = new URL(notes.url)
     const t1 = await tokenFor('alice@contoso.test')
-    const a = await pool.get('alice|notes', url, t1)
-    expect(await pool.get('alice|notes', url, t1)).toBe(a)
-    const sessionsBefore = notes.sessionCount()
-    const t2 = await tokenFor('alice@contoso.test')
-    const b = await pool.get('alice|notes', url, t2)
+    const a = await entryOf(pool, 'alice|notes', t1)
+    expect(await entryOf(pool, 'alice|notes', t1)).toBe(a)
+    const b = await entryOf(pool, 'alice|notes', await tokenFor('alice@contoso.test'))
     expect(b).not.toBe(a)
-    await until(() => notes.sessionCount() === sessionsBefore)
-    expect(pool.size).toBe(1)
+    expect(pool.size).toBe(2)
     await pool.close()
   })
 
-  it('concurrent gets for one key connect once', async () => {
+  it('concurrent uses for one key connect once', async () => {
     const pool = new McpClientPool({ fetch: globalThis.fetch, logger })
     const token = await tokenFor('bob@contoso.test')
-    const clients = await Promise.all(Array.from({ length: 10 }, () => pool.get('bob|notes', new URL(notes.url), token)))
+    const clients = await Promise.all(Array.from({ length: 10 }, () => entryOf(pool, 'bob|notes', token)))
     expect(new Set(clients).size).toBe(1)
     await pool.close()
   })
@@ -64,7 +62,7 @@ describe('McpClientPool', () => {
   it('is bounded: the least recently used client is closed and its session ended', async () => {
     const before = notes.sessionCount()
     const pool = new McpClientPool({ fetch: globalThis.fetch, logger, maxClients: 2 })
-    for (const user of ['u1', 'u2', 'u3']) await pool.get(`${user}|notes`, new URL(notes.url), await tokenFor('alice@contoso.test'))
+    for (const user of ['u1', 'u2', 'u3']) await entryOf(pool, `${user}|notes`, await tokenFor('alice@contoso.test'))
     expect(pool.size).toBe(2)
     await until(() => notes.sessionCount() === before + 2)
     await pool.close()
@@ -74,8 +72,22 @@ describe('McpClientPool', () => {
   it('evicts idle clients by itself', async () => {
     const before = notes.sessionCount()
     const pool = new McpClientPool({ fetch: globalThis.fetch, logger, idleTimeoutMs: 150 })
-    await pool.get('idle|notes', new URL(notes.url), await tokenFor('alice@contoso.test'))
+    await entryOf(pool, 'idle|notes', await tokenFor('alice@contoso.test'))
     expect(notes.sessionCount()).toBe(before + 1)
     await until(() => pool.size === 0 && notes.sessionCount() === before)
+  })
+
+  it('a client evicted while a call runs is closed only after that call completes', async () => {
+    const before = notes.sessionCount()
+    const pool = new McpClientPool({ fetch: globalThis.fetch, logger, maxClients: 1 })
+    const slow = pool.use('a|notes', new URL(notes.url), await tokenFor('alice@contoso.test'), async (entry) =>
+      await entry.client.callTool({ name: 'slow', arguments: { steps: 3 } }))
+    await until(() => notes.sessionCount() === before + 1)
+    // Another key pushes the running client out of the pool.
+    await entryOf(pool, 'b|notes', await tokenFor('bob@contoso.test'))
+    const result = await slow
+    expect(result.isError).not.toBe(true)
+    await until(() => notes.sessionCount() === before + 1)
+    await pool.close()
   })
 })
