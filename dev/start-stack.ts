@@ -34,7 +34,7 @@ export interface DevStackOptions {
   calendarOptions?: Partial<SampleMcpOptions>
   relay?: Omit<RelayOptions, 'config' | 'logger'>
   /** More relay server entries pointing at a sample server, e.g. one with an explicit (config) scope. */
-  extraServers?: Array<{ id: string, on: 'notes' | 'calendar', scopes?: string[] }>
+  extraServers?: Array<{ id: string, on?: 'notes' | 'calendar', url?: string, scopes?: string[] }>
 }
 
 export interface DevStack {
@@ -91,7 +91,7 @@ export async function startDevStack (options: DevStackOptions = {}): Promise<Dev
       MCP_SERVERS: JSON.stringify([
         { id: 'notes', url: notes.url },
         { id: 'calendar', url: calendar.url },
-        ...(options.extraServers ?? []).map((s) => ({ id: s.id, url: (s.on === 'notes' ? notes : calendar).url, scopes: s.scopes })),
+        ...(options.extraServers ?? []).map((s) => ({ id: s.id, url: s.url ?? (s.on === 'calendar' ? calendar : notes).url, scopes: s.scopes })),
       ]),
       ALLOW_INSECURE_LOOPBACK: 'true',
       LOG_LEVEL: options.logLevel ?? 'info',

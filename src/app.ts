@@ -31,7 +31,6 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: 1024 * 1024,
-    trustProxy: true,
     requestIdHeader: false,
     genReqId: (req) => {
       const incoming = req.headers['x-request-id']
@@ -73,7 +72,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     const resourceMetadataUrl = new URL('/.well-known/oauth-protected-resource', config.publicUrl).href
     if (err instanceof RelayError) {
       const level = err.statusCode >= 500 ? 'warn' : 'info'
-      request.log[level]({ err: { code: err.code, message: err.description }, ...err.logFields }, 'request refused')
+      request.log[level]({ error: err.code, error_description: err.description, status: err.statusCode, ...err.logFields }, 'request refused')
       if (err.challenge !== undefined) reply.header('www-authenticate', formatBearerChallenge(err.challenge, resourceMetadataUrl))
       for (const [name, value] of Object.entries(err.headers)) reply.header(name, value)
       return reply.code(err.statusCode).type('application/json').send({

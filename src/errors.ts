@@ -76,12 +76,17 @@ export const errors = {
   serverError: (description: string, options?: RelayErrorOptions) => new RelayError(500, 'server_error', description, options),
 }
 
+/** An RFC 9110 quoted-string body: backslash-escape `"` and `\`, and never let a line break through. */
+function quoted (value: string): string {
+  return `"${value.replace(/[\r\n]+/g, ' ').replace(/["\\]/g, '\\$&')}"`
+}
+
 /** Renders a Bearer challenge (RFC 6750 §3) with the relay's PRM URL (RFC 9728 §5.1). */
 export function formatBearerChallenge (challenge: BearerChallenge, resourceMetadataUrl: string): string {
-  const params: string[] = [`resource_metadata="${resourceMetadataUrl}"`]
-  if (challenge.error !== undefined) params.push(`error="${challenge.error}"`)
-  if (challenge.errorDescription !== undefined) params.push(`error_description="${challenge.errorDescription.replace(/["\\]/g, '')}"`)
-  if (challenge.scope !== undefined) params.push(`scope="${challenge.scope}"`)
-  if (challenge.claims !== undefined) params.push(`claims="${challenge.claims}"`)
+  const params: string[] = [`resource_metadata=${quoted(resourceMetadataUrl)}`]
+  if (challenge.error !== undefined) params.push(`error=${quoted(challenge.error)}`)
+  if (challenge.errorDescription !== undefined) params.push(`error_description=${quoted(challenge.errorDescription)}`)
+  if (challenge.scope !== undefined) params.push(`scope=${quoted(challenge.scope)}`)
+  if (challenge.claims !== undefined) params.push(`claims=${quoted(challenge.claims)}`)
   return `Bearer ${params.join(', ')}`
 }

@@ -15,6 +15,10 @@ try {
 }
 
 const logger = createLogger(config.logLevel)
+const loopbackHost = ['127.0.0.1', '::1', 'localhost'].includes(config.host)
+if (config.publicUrl.protocol === 'http:' && !loopbackHost) {
+  logger.warn({ publicUrl: config.publicUrl.origin, host: config.host }, 'PUBLIC_URL is http while listening beyond loopback: session cookies are not Secure; put TLS in front and set PUBLIC_URL to its https origin')
+}
 if (config.tokenEncryptionKeyGenerated) logger.warn('TOKEN_ENCRYPTION_KEY not set: using a random key, browser sessions end when this process does')
 let relay: Awaited<ReturnType<typeof createRelay>>
 try {

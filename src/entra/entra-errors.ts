@@ -44,10 +44,12 @@ export function mapEntraError (err: unknown, context: EntraErrorContext): RelayE
     return errors.temporarilyUnavailable(`Entra is throttling or unavailable while obtaining ${context.what}${aadsts}; retry later.`, retryAfter, { logFields, cause: err })
   }
   const claims = err instanceof InteractionRequiredAuthError && err.claims !== '' && err.claims !== undefined ? err.claims : undefined
-  if (code === '65001' || (err instanceof AuthError && err.subError === 'consent_required')) {
+  if (code === '65001' || (err instanceof AuthError && (err.subError === 'consent_required' || err.errorCode === 'consent_required'))) {
     return errors.consentRequired(`Consent is required before the relay can obtain ${context.what}${aadsts}.`, context.loginUrl({ prompt: 'consent' }), { logFields })
   }
-  if (claims !== undefined || (code !== undefined && INTERACTION_CODES.has(code)) || (err instanceof AuthError && err.errorCode === 'interaction_required')) {
+  // Any InteractionRequiredAuthError (also raised by MSAL itself: no_tokens_found, refresh_token_expired,
+  // login_required, bad_token) means only the user can fix it: never a retryable 503.
+  if (claims !== undefined || (code !== undefined && INTERACTION_CODES.has(code)) || err instanceof InteractionRequiredAuthError) {
     const encoded = claims === undefined ? undefined : base64UrlClaims(claims)
     return errors.interactionRequired(`Entra requires the user to sign in again to satisfy a policy before obtaining ${context.what}${aadsts}.`,
       encoded, context.loginUrl(claims === undefined ? {} : { claims: encoded as string }), { logFields })

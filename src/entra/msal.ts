@@ -14,6 +14,7 @@ import {
 import type { Logger } from 'pino'
 import type { ClientCredential, Config } from '../config.ts'
 import type { FetchLike } from '../net/http-client.ts'
+import { errors } from '../errors.ts'
 import { createMsalNetworkClient } from './msal-network.ts'
 
 /** What one MSAL call saw on the wire: enough to map throttling and to log Entra's correlation id. */
@@ -56,8 +57,13 @@ export class MsalFactory {
 
   async #fetchMetadata (tenantId: string): Promise<string> {
     const url = `${this.authority(tenantId)}/v2.0/.well-known/openid-configuration`
-    const response = await this.#options.fetch(url, { signal: AbortSignal.timeout(this.#options.config.entraTimeoutMs) })
-    if (!response.ok) throw new Error(`Entra metadata for tenant ${tenantId} answered HTTP ${response.status}`)
+    let response: Response
+    try {
+      response = await this.#options.fetch(url, { signal: AbortSignal.timeout(this.#options.config.entraTimeoutMs) })
+    } catch (err) {
+      throw errors.temporarilyUnavailable(`Entra metadata for tenant ${tenantId} cannot be fetched.`, 5, { cause: err })
+    }
+    if (!response.ok) throw errors.temporarilyUnavailable(`Entra metadata for tenant ${tenantId} answered HTTP ${response.status}.`, 5)
     const metadata = await response.json() as Record<string, unknown>
     if (typeof metadata.token_endpoint !== 'string' || typeof metadata.issuer !== 'string') {
       throw new Error(`Entra metadata for tenant ${tenantId} is incomplete`)

@@ -26,6 +26,8 @@ export interface ToolServiceOptions {
 }
 
 const MAX_TOOL_PAGES = 100
+/** base64 or base64url, bounded: what Entra and MCP servers send as a claims challenge. */
+const CLAIMS_VALUE = /^[A-Za-z0-9_\-+/]{1,8192}={0,2}$/
 
 export class ToolService {
   readonly #o: ToolServiceOptions
@@ -113,7 +115,8 @@ export class ToolService {
     const status = err instanceof StreamableHTTPError ? err.code : undefined
     if (status === 401 || status === 403) {
       const params = findBearerChallenge(entry?.lastChallenge?.wwwAuthenticate) ?? {}
-      if (params.error === 'insufficient_claims' && params.claims !== undefined) {
+      // Only a well-formed base64 claims value is passed on: it is copied into our own challenge header.
+      if (params.error === 'insufficient_claims' && params.claims !== undefined && CLAIMS_VALUE.test(params.claims)) {
         return {
           error: errors.interactionRequired(`Server "${serverId}" requires additional claims (step-up authentication).`, params.claims, this.#o.loginUrl({ claims: params.claims }))
         }
