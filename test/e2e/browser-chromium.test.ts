@@ -35,12 +35,13 @@ it('a person signs in, sees identity, servers and tools, and calls whoami from t
 
   const alice = stack.emulator.users.find((u) => u.username === 'alice@contoso.test')!
   expect(await page.textContent('#oid')).toBe(alice.oid)
-  await page.waitForFunction("document.querySelector('#tools-notes')?.textContent?.includes('whoami')")
-  await page.waitForFunction("document.querySelector('#tools-calendar')?.textContent?.includes('whoami')")
+  // Locator waits: the page's CSP forbids eval, which string predicates would need.
+  await page.locator('#tools-notes', { hasText: 'whoami' }).waitFor()
+  await page.locator('#tools-calendar', { hasText: 'whoami' }).waitFor()
   await page.selectOption('#call-server', 'notes')
   await page.selectOption('#call-tool', 'whoami')
   await page.click('#call-form button[type="submit"]')
-  await page.waitForFunction("document.querySelector('#call-result')?.textContent?.startsWith('HTTP 200')")
+  await page.locator('#call-result', { hasText: 'HTTP 200' }).waitFor()
   expect(await page.textContent('#call-result')).toContain(alice.oid)
 
   await page.click('form[action="/auth/logout"] button')
