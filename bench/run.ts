@@ -84,7 +84,8 @@ async function measure (name: string, n: number, run: (i: number) => Promise<voi
 }
 
 const direct = await mcpClient(stack.notes.url)
-const viaProxy = await mcpClient(`http://127.0.0.1:${proxyPort}${upstream.pathname}`)
+// Same host form as the direct client and the relay (`localhost`), so name resolution costs the same everywhere.
+const viaProxy = await mcpClient(`http://localhost:${proxyPort}${upstream.pathname}`)
 const warmToken = await userToken()
 const missTokens = await Promise.all(Array.from({ length: MISS_N + 20 }, userToken))
 
