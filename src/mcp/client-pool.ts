@@ -83,7 +83,8 @@ export class McpClientPool {
       return await operation(entry)
     } catch (err) {
       // A refused token or a lost session: this client is done; the caller may retry with a new one.
-      if (isFatalForClient(err)) this.#clients.delete(key)
+      // Only this entry: a newer client may already stand under the same key.
+      if (isFatalForClient(err) && this.#clients.peek(key) === entry) this.#clients.delete(key)
       throw err
     } finally {
       entry.inFlight--
