@@ -53,10 +53,11 @@ export async function createRelay (options: RelayOptions): Promise<Relay> {
   // Single-use markers written by unauthenticated callers live apart: they can never evict a session.
   const transientStore = createMemoryStore({ maxEntries: 50_000 })
 
-  const loginUrl = (o: { claims?: string, prompt?: 'consent' } = {}): string => {
+  const loginUrl = (o: { claims?: string, prompt?: 'consent', consentScopes?: string[] } = {}): string => {
     const url = new URL('/auth/login', config.publicUrl)
     if (o.prompt !== undefined) url.searchParams.set('prompt', o.prompt)
     if (o.claims !== undefined) url.searchParams.set('claims', o.claims)
+    if (o.consentScopes !== undefined) url.searchParams.set('consent_scopes', o.consentScopes.join(' '))
     return url.href
   }
 
@@ -118,6 +119,7 @@ export async function createRelay (options: RelayOptions): Promise<Relay> {
     transientStore,
     sealer: createSealer(deriveKey(config.tokenEncryptionKey, 'login-transaction')),
     allowedTenants: config.allowedTenants,
+    consentableScopes: () => discovery.status().flatMap((server) => server.scopes),
     relayScope: config.relayScope,
     redirectUri: config.redirectUri.href,
     publicUrl: config.publicUrl,

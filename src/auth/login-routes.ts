@@ -1,7 +1,7 @@
 // Browser sign-in through Entra (auth code + PKCE + state + nonce; the relay is a confidential client).
 import { createHash, randomBytes } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { mapEntraError } from '../entra/entra-errors.ts'
+import { mapEntraError, type LoginUrlBuilder } from '../entra/entra-errors.ts'
 import type { EntraExchangeRecord, MsalFactory } from '../entra/msal.ts'
 import { errors } from '../errors.ts'
 import type { Sealer } from '../stores/sealed.ts'
@@ -30,11 +30,13 @@ export interface LoginRoutesOptions {
   /** Seals login transactions into their cookie (AES-256-GCM). */
   sealer: Sealer & { sealFor: (p: string, aad: string) => string, openFor: (s: string, aad: string) => string | undefined }
   allowedTenants: string[]
+  /** Scopes a consent sign-in may ask for: those of the configured MCP servers (never arbitrary ones). */
+  consentableScopes: () => string[]
   relayScope: string
   redirectUri: string
   publicUrl: URL
   cookies: CookieSettings
-  loginUrl: (options: { claims?: string, prompt?: 'consent' }) => string
+  loginUrl: LoginUrlBuilder
 }
 
 /**
@@ -67,10 +69,11 @@ export async function loginRoutes (app: FastifyInstance, o: LoginRoutesOptions):
           return_to: { type: 'string', maxLength: 2048 },
           prompt: { type: 'string', maxLength: 32 },
           claims: { type: 'string', maxLength: 8192 },
+          consent_scopes: { type: 'string', maxLength: 4096 },
         },
       },
     },
-  }, async (request: FastifyRequest<{ Querystring: { return_to?: string, prompt?: string, claims?: string } }>, reply) => {
+  }, async (request: FastifyRequest<{ Querystring: { return_to?: string, prompt?: string, claims?: string, consent_scopes?: string } }>, reply) => {
     const returnTo = safeReturnTo(request.query.return_to, o.publicUrl)
     if (returnTo === undefined) throw errors.invalidRequest('return_to must be a relative path on the relay, such as /v1/me.')
     const prompt = request.query.prompt
@@ -83,6 +86,14 @@ export async function loginRoutes (app: FastifyInstance, o: LoginRoutesOptions):
       } catch {
         throw errors.invalidRequest('claims must be a base64url-encoded JSON claims request.')
       }
+    }
+
+    // Consent for downstream APIs in the same sign-in (Entra's combined consent): OBO needs the user's grant
+    // of the relay → MCP server delegation, which signing in for the relay's own scope does not give.
+    const consentScopes = request.query.consent_scopes?.split(' ').filter((scope) => scope !== '') ?? []
+    const consentable = new Set(o.consentableScopes())
+    if (consentScopes.some((scope) => !consentable.has(scope))) {
+      throw errors.invalidRequest('consent_scopes may only name scopes of the configured MCP servers.')
     }
 
     const state = randomBytes(32).toString('base64url')
@@ -103,6 +114,7 @@ export async function loginRoutes (app: FastifyInstance, o: LoginRoutesOptions):
       responseMode: 'query',
       ...(prompt === undefined ? {} : { prompt }),
       ...(claims === undefined ? {} : { claims }),
+      ...(consentScopes.length === 0 ? {} : { extraScopesToConsent: consentScopes }),
     })
     // The browser binding: only this browser holds the sealed transaction for this state.
     reply.setCookie(loginCookieName(o.cookies, state), sealedTransaction, cookieOptions(o.cookies, LOGIN_STATE_TTL_SEC))

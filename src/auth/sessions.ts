@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { ICachePlugin, TokenCacheContext } from '@azure/msal-node'
 import type { Logger } from 'pino'
-import { mapEntraError } from '../entra/entra-errors.ts'
+import { mapEntraError, type LoginUrlBuilder } from '../entra/entra-errors.ts'
 import type { EntraExchangeRecord, MsalFactory } from '../entra/msal.ts'
 import type { UserAssertion } from '../entra/user-assertion.ts'
 import { errors } from '../errors.ts'
@@ -30,7 +30,7 @@ export interface SessionServiceOptions {
   allowedTenants: string[]
   logger: Logger
   sessionTtlSec?: number
-  loginUrl: (options: { claims?: string, prompt?: 'consent' }) => string
+  loginUrl: LoginUrlBuilder
   now?: () => number
 }
 

@@ -10,10 +10,14 @@ const INTERACTION_CODES = new Set(['50076', '50079', '53003', '50158', '53000', 
 export interface EntraErrorContext {
   record: EntraExchangeRecord
   /** Builds the relay's sign-in URL for the caller to follow (with claims or consent prompt). */
-  loginUrl: (options: { claims?: string, prompt?: 'consent' }) => string
+  loginUrl: LoginUrlBuilder
+  /** The scopes being obtained: a consent sign-in asks the user to grant exactly these. */
+  scopes?: string[]
   /** e.g. `the token for server "notes"` — names what was being obtained. */
   what: string
 }
+
+export type LoginUrlBuilder = (options: { claims?: string, prompt?: 'consent', consentScopes?: string[] }) => string
 
 export function aadstsCode (err: unknown): string | undefined {
   if (!(err instanceof AuthError)) return undefined
@@ -45,7 +49,8 @@ export function mapEntraError (err: unknown, context: EntraErrorContext): RelayE
   }
   const claims = err instanceof InteractionRequiredAuthError && err.claims !== '' && err.claims !== undefined ? err.claims : undefined
   if (code === '65001' || (err instanceof AuthError && (err.subError === 'consent_required' || err.errorCode === 'consent_required'))) {
-    return errors.consentRequired(`Consent is required before the relay can obtain ${context.what}${aadsts}.`, context.loginUrl({ prompt: 'consent' }), { logFields })
+    const consentUrl = context.loginUrl(context.scopes === undefined ? { prompt: 'consent' } : { prompt: 'consent', consentScopes: context.scopes })
+    return errors.consentRequired(`Consent is required before the relay can obtain ${context.what}${aadsts}.`, consentUrl, { logFields })
   }
   // Any InteractionRequiredAuthError (also raised by MSAL itself: no_tokens_found, refresh_token_expired,
   // login_required, bad_token) means only the user can fix it: never a retryable 503.

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
-import { mapEntraError } from './entra-errors.ts'
+import { mapEntraError, type LoginUrlBuilder } from './entra-errors.ts'
 import type { EntraExchangeRecord, MsalFactory } from './msal.ts'
 import type { UserAssertion } from './user-assertion.ts'
 
@@ -22,7 +22,7 @@ export interface OboOptions {
   maxEntries: number
   /** Cached tokens are dropped this long before they expire. */
   refreshSkewSec?: number
-  loginUrl: (options: { claims?: string, prompt?: 'consent' }) => string
+  loginUrl: LoginUrlBuilder
   now?: () => number
 }
 
@@ -100,7 +100,7 @@ export class OboService {
       this.#options.logger.info({ ...logBase, correlationId: record.correlationId, ms: Math.round(performance.now() - started) }, 'obo exchange')
       return { accessToken: result.accessToken, expiresAt: result.expiresOn.getTime() }
     } catch (err) {
-      const mapped = mapEntraError(err, { record, loginUrl: this.#options.loginUrl, what: `the token for ${options.target ?? 'the MCP server'}` })
+      const mapped = mapEntraError(err, { record, loginUrl: this.#options.loginUrl, scopes, what: `the token for ${options.target ?? 'the MCP server'}` })
       this.#options.logger.warn({ ...logBase, ...mapped.logFields, status: mapped.statusCode, error: mapped.code }, 'obo exchange failed')
       throw mapped
     }

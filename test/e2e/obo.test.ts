@@ -67,7 +67,10 @@ describe('Entra failures during OBO', () => {
     expect(res.status).toBe(403)
     expect(res.body).toMatchObject({ error: 'consent_required' })
     expect(res.body.error_description).toContain('AADSTS65001')
-    expect(res.body.login_url).toBe(`${stack.relayUrl}/auth/login?prompt=consent`)
+    const loginUrl = new URL(res.body.login_url)
+    expect(loginUrl.origin + loginUrl.pathname).toBe(`${stack.relayUrl}/auth/login`)
+    expect(loginUrl.searchParams.get('prompt')).toBe('consent')
+    expect(loginUrl.searchParams.get('consent_scopes')).toBe('api://restricted-mcp/user_impersonation')
   })
 
   it('a scripted consent fault → 403 consent_required', async () => {
