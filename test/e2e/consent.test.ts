@@ -71,4 +71,3 @@ it('refuses consent_scopes that no configured server uses', async () => {
   expect(res.status).toBe(400)
   expect(res.body.error).toBe('invalid_request')
 })
-
