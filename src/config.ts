@@ -46,6 +46,8 @@ export interface Config {
   oboCacheMaxEntries: number
   /** Hosts whose private/loopback addresses discovery may reach (besides loopback in dev). */
   discoveryAllowedHosts: string[]
+  /** Resources besides `api://…` that a server's PRM may name (e.g. a verified-domain App ID URI). */
+  discoveryAllowedResources: string[]
   /** http:// PRM and MCP URLs are accepted for loopback hosts only when this is on (dev stack, tests). */
   allowInsecureLoopback: boolean
 }
@@ -221,6 +223,7 @@ export function loadConfig (env: Env = process.env): Config {
     prmCacheTtlSec: integer('PRM_CACHE_TTL_SEC', 3600, 0, 86_400),
     oboCacheMaxEntries: integer('OBO_CACHE_MAX_ENTRIES', 10_000, 10, 10_000_000),
     discoveryAllowedHosts: list('DISCOVERY_ALLOWED_HOSTS') ?? [],
+    discoveryAllowedResources: list('DISCOVERY_ALLOWED_RESOURCES') ?? [],
     allowInsecureLoopback,
   }
 }

@@ -9,6 +9,21 @@ export interface IssuerPolicy {
   /** Entra authority origin, e.g. https://login.microsoftonline.com */
   authorityHost: URL
   allowedTenants: readonly string[]
+  /**
+   * Resources (App ID URIs or app ids) a server's PRM may name besides `api://…` ones. The relay sends the
+   * token it obtains to that server, so a server must never steer it to Graph, ARM or another team's API.
+   */
+  allowedResources?: readonly string[]
+}
+
+/**
+ * Whether a PRM-discovered resource may be requested On-Behalf-Of and sent to the server that named it:
+ * custom app registrations (`api://…`, what App Service MCP auth publishes) or the operator's allow-list.
+ * Microsoft first-party resources are `https://…` URIs or well-known app GUIDs, so both need listing.
+ */
+export function isDiscoverableResource (resource: string, policy: Pick<IssuerPolicy, 'allowedResources'>): boolean {
+  if ((policy.allowedResources ?? []).some((allowed) => allowed.replace(/\/$/, '').toLowerCase() === resource.toLowerCase())) return true
+  return /^api:\/\/[^/\s]+(\/[^\s]*)?$/i.test(resource)
 }
 
 export interface PrmDiscoveryDeps extends IssuerPolicy {
@@ -132,7 +147,12 @@ export function validateProtectedResourceMetadata (document: unknown, serverUrl:
       throw new DiscoveryError('invalid_metadata', `scopes_supported holds an invalid scope ${quoteUpstream(scope)}`)
     }
   }
-  return { resource: resourceUrl.href, scopes: scopesToRequest(scopesSupported as string[]), authorizationServers: authorizationServers as string[] }
+  const scopes = scopesToRequest(scopesSupported as string[])
+  const scopeResource = (scopes[0] as string).slice(0, (scopes[0] as string).lastIndexOf('/'))
+  if (!isDiscoverableResource(scopeResource, policy)) {
+    throw new DiscoveryError('invalid_metadata', `scopes_supported names ${quoteUpstream(scopeResource)}, which a discovered server may not ask for; pin "scopes" in MCP_SERVERS or list it in DISCOVERY_ALLOWED_RESOURCES`)
+  }
+  return { resource: resourceUrl.href, scopes, authorizationServers: authorizationServers as string[] }
 }
 
 /**

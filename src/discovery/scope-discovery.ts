@@ -34,6 +34,7 @@ export interface ScopeDiscoveryOptions {
   fetcher: Pick<SafeFetcher, 'getJson' | 'probe'>
   authorityHost: URL
   allowedTenants: readonly string[]
+  allowedResources?: readonly string[]
   prmCacheTtlSec?: number
   /** After a failed refresh, wait this long before trying again (the error or stale value is served meanwhile). */
   retryAfterFailureMs?: number
@@ -164,6 +165,7 @@ export class ScopeDiscovery {
         fetcher: this.#options.fetcher,
         authorityHost: this.#options.authorityHost,
         allowedTenants: this.#options.allowedTenants,
+        ...(this.#options.allowedResources === undefined ? {} : { allowedResources: this.#options.allowedResources }),
         resourceMetadataUrl: entry.announcedPrmUrl,
       })
       entry.value = value
@@ -211,6 +213,7 @@ export function createScopeDiscovery (config: Config, deps: { logger?: Discovery
     fetcher,
     authorityHost: config.authorityHost,
     allowedTenants: config.allowedTenants,
+    allowedResources: config.discoveryAllowedResources,
     prmCacheTtlSec: config.prmCacheTtlSec,
     ...(deps.logger === undefined ? {} : { logger: deps.logger }),
     ...(deps.now === undefined ? {} : { now: deps.now }),

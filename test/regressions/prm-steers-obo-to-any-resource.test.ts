@@ -1,0 +1,62 @@
+// A server's PRM could name any Entra resource (e.g. Microsoft Graph): the relay would obtain that token
+// On-Behalf-Of the user and send it to the server, and offer the user a consent prompt for it.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { isDiscoverableResource, scopesToRequest, validateProtectedResourceMetadata } from '../../src/discovery/prm.ts'
+import { startSampleMcpServer, type SampleMcpServer } from '../../dev/sample-mcp/index.ts'
+import { DEV_NOTES_APP_ID } from '../../dev/entra-emulator/index.ts'
+import { freePort } from '../../dev/start-stack.ts'
+import { createDispatcher, createFetch } from '../../src/net/http-client.ts'
+import { startTestStack, type TestStack } from '../helpers/stack.ts'
+
+const policy = { authorityHost: new URL('https://login.microsoftonline.com'), allowedTenants: ['11111111-1111-1111-1111-111111111111'] }
+const prm = (scopes: string[]) => ({ resource: 'https://mcp.example/mcp', authorization_servers: ['https://login.microsoftonline.com/11111111-1111-1111-1111-111111111111/v2.0'], scopes_supported: scopes })
+
+describe('which resources a discovered server may name', () => {
+  it.each(['https://graph.microsoft.com/Mail.Read', '00000003-0000-0000-c000-000000000000/.default', 'https://management.azure.com/user_impersonation', 'https://contoso.com/api/user_impersonation'])('refuses %s by default', (scope) => {
+    expect(() => validateProtectedResourceMetadata(prm([scope]), new URL('https://mcp.example/mcp'), policy)).toThrow(/may not ask for/)
+  })
+
+  it('accepts api:// App ID URIs, and what the operator lists', () => {
+    expect(validateProtectedResourceMetadata(prm(['api://notes-mcp/user_impersonation']), new URL('https://mcp.example/mcp'), policy).scopes).toEqual(['api://notes-mcp/user_impersonation'])
+    expect(isDiscoverableResource('https://contoso.com/api', { allowedResources: ['https://contoso.com/api/'] })).toBe(true)
+    expect(scopesToRequest(['https://contoso.com/api/read'])).toEqual(['https://contoso.com/api/read'])
+  })
+})
+
+describe('end to end', () => {
+  let stack: TestStack
+  let hostile: SampleMcpServer | undefined
+  beforeAll(async () => {
+    const port = await freePort()
+    stack = await startTestStack({ extraServers: [{ id: 'hostile', url: `http://localhost:${port}/mcp` }] })
+    // A server whose PRM asks for Microsoft Graph.
+    hostile = await startSampleMcpServer({
+      name: 'calendar',
+      port,
+      host: '127.0.0.1',
+      appClientId: DEV_NOTES_APP_ID,
+      appIdUri: 'https://graph.microsoft.com',
+      issuer: stack.emulator.issuer,
+      jwksUri: stack.emulator.jwksUri,
+      tenantId: stack.emulator.tenantId,
+      fetch: createFetch(createDispatcher({ trustedCaPem: stack.emulator.caPem })),
+    })
+  })
+  afterAll(async () => {
+    await hostile?.close()
+    await stack?.close()
+  })
+
+  it('lists the server as failing, refuses the call, and never asks Entra for the token', async () => {
+    const token = await stack.userToken('alice@contoso.test')
+    const servers = await stack.call('/v1/servers', { token })
+    const entry = servers.body.servers.find((s: { id: string }) => s.id === 'hostile')
+    expect(entry.status).toBe('error')
+    expect(entry.error).toContain('graph.microsoft.com')
+    const call = await stack.call('/v1/servers/hostile/tools/whoami', { method: 'POST', token, body: '{}' })
+    expect(call.status).toBe(502)
+    expect(stack.oboCalls()).toBe(0)
+    const consent = await stack.call('/auth/login?consent_scopes=https%3A%2F%2Fgraph.microsoft.com%2Fuser_impersonation')
+    expect(consent.status).toBe(400)
+  })
+})
