@@ -12,10 +12,17 @@ export function cookieNames (settings: CookieSettings): { session: string } {
   return { session: `${prefix}obo_session` }
 }
 
+const loginPrefix = (settings: CookieSettings) => `${settings.secure ? '__Host-' : ''}obo_login_`
+
 /** One cookie per pending sign-in, named after its state, so two tabs signing in never collide. */
 export function loginCookieName (settings: CookieSettings, state: string): string {
-  const prefix = settings.secure ? '__Host-' : ''
-  return `${prefix}obo_login_${createHash('sha256').update(state).digest('base64url').slice(0, 16)}`
+  return `${loginPrefix(settings)}${createHash('sha256').update(state).digest('base64url').slice(0, 16)}`
+}
+
+/** The pending sign-in cookies a request carries. */
+export function loginCookieNames (request: FastifyRequest, settings: CookieSettings): string[] {
+  const prefix = loginPrefix(settings)
+  return Object.keys(request.cookies).filter((name) => name.startsWith(prefix))
 }
 
 export function cookieOptions (settings: CookieSettings, maxAgeSec: number): CookieSerializeOptions {

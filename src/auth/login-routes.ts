@@ -7,9 +7,12 @@ import { errors } from '../errors.ts'
 import type { Sealer } from '../stores/sealed.ts'
 import type { KeyValueStore } from '../stores/types.ts'
 import type { SessionService } from './sessions.ts'
-import { cookieNames, cookieOptions, loginCookieName, readSessionId, type CookieSettings } from './cookies.ts'
+import { cookieNames, cookieOptions, loginCookieName, loginCookieNames, readSessionId, type CookieSettings } from './cookies.ts'
 
 const LOGIN_STATE_TTL_SEC = 600
+/** Pending sign-ins a browser may hold at once; older ones are dropped so cookies never outgrow a request. */
+const MAX_PENDING_SIGN_INS = 3
+const MAX_RETURN_TO = 512
 const PROMPTS = new Set(['login', 'consent', 'select_account'])
 
 /** Sealed into a cookie of its own per sign-in: the server keeps nothing until the callback. */
@@ -45,7 +48,7 @@ export interface LoginRoutesOptions {
  */
 export function safeReturnTo (value: unknown, publicUrl: URL): string | undefined {
   if (value === undefined || value === '') return '/'
-  if (typeof value !== 'string' || value.length > 2048) return undefined
+  if (typeof value !== 'string' || value.length > MAX_RETURN_TO) return undefined
   // eslint-disable-next-line no-control-regex
   if (!value.startsWith('/') || value.startsWith('//') || /[\\\s\u0000-\u001f\u007f]/.test(value)) return undefined
   try {
@@ -58,6 +61,15 @@ export function safeReturnTo (value: unknown, publicUrl: URL): string | undefine
   }
 }
 
+/** The oldest pending sign-ins beyond the limit (unreadable ones first), to make room for a new one. */
+function pendingToDrop (cookies: Record<string, string | undefined>, names: string[], sealer: LoginRoutesOptions['sealer']): string[] {
+  const byAge = names.map((name) => {
+    const opened = sealer.openFor(cookies[name] ?? '', 'login')
+    return { name, expiresAt: opened === undefined ? 0 : (JSON.parse(opened) as LoginTransaction).expiresAt }
+  }).sort((a, b) => a.expiresAt - b.expiresAt)
+  return byAge.slice(0, Math.max(0, byAge.length - (MAX_PENDING_SIGN_INS - 1))).map((entry) => entry.name)
+}
+
 export async function loginRoutes (app: FastifyInstance, o: LoginRoutesOptions): Promise<void> {
   const names = cookieNames(o.cookies)
 
@@ -66,7 +78,7 @@ export async function loginRoutes (app: FastifyInstance, o: LoginRoutesOptions):
       querystring: {
         type: 'object',
         properties: {
-          return_to: { type: 'string', maxLength: 2048 },
+          return_to: { type: 'string', maxLength: MAX_RETURN_TO },
           prompt: { type: 'string', maxLength: 32 },
           claims: { type: 'string', maxLength: 8192 },
           consent_scopes: { type: 'string', maxLength: 4096 },
@@ -117,6 +129,9 @@ export async function loginRoutes (app: FastifyInstance, o: LoginRoutesOptions):
       ...(consentScopes.length === 0 ? {} : { extraScopesToConsent: consentScopes }),
     })
     // The browser binding: only this browser holds the sealed transaction for this state.
+    for (const stale of pendingToDrop(request.cookies, loginCookieNames(request, o.cookies), o.sealer)) {
+      reply.clearCookie(stale, cookieOptions(o.cookies, 0))
+    }
     reply.setCookie(loginCookieName(o.cookies, state), sealedTransaction, cookieOptions(o.cookies, LOGIN_STATE_TTL_SEC))
     return reply.redirect(url, 302)
   })
