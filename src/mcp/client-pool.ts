@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
-import { ErrorCode, ToolListChangedNotificationSchema, type Tool } from '@modelcontextprotocol/sdk/types.js'
+import { ToolListChangedNotificationSchema, type Tool } from '@modelcontextprotocol/sdk/types.js'
 import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
 import type { FetchLike } from '../net/http-client.ts'
@@ -24,12 +24,16 @@ export interface PooledClient {
   /** Operations using this client now; an evicted client is closed only when this reaches 0. */
   inFlight: number
   retired: boolean
+  /** The transport closed (the SDK's onclose), as opposed to a server answering with error -32000. */
+  closed: boolean
 }
 
 export interface ClientPoolOptions {
   fetch: FetchLike
   logger: Logger
   maxClients?: number
+  /** Clients one user may hold for one server (one per token); older ones retire, so no user fills the pool. */
+  maxClientsPerKey?: number
   idleTimeoutMs?: number
   clientInfo?: { name: string, version: string }
 }
@@ -74,6 +78,7 @@ export class McpClientPool {
         this.#connecting.set(key, connecting)
         entry = await connecting
         this.#clients.set(key, entry)
+        this.#retireBeyondLimit(poolKey, key)
       } else {
         entry = await connecting
       }
@@ -84,12 +89,21 @@ export class McpClientPool {
     } catch (err) {
       // A refused token or a lost session: this client is done; the caller may retry with a new one.
       // Only this entry: a newer client may already stand under the same key.
-      if (isFatalForClient(err) && this.#clients.peek(key) === entry) this.#clients.delete(key)
+      if (isFatalForClient(err, entry) && this.#clients.peek(key) === entry) this.#clients.delete(key)
       throw err
     } finally {
       entry.inFlight--
       if (entry.retired && entry.inFlight === 0) this.#close(entry)
     }
+  }
+
+  /** Keeps this user's newest clients for this server; the rest close once idle (dispose → retire). */
+  #retireBeyondLimit (poolKey: string, newest: string): void {
+    const limit = this.#o.maxClientsPerKey ?? 3
+    const prefix = `${poolKey}|`
+    // keys() runs from most to least recently used.
+    const siblings = [...this.#clients.keys()].filter((k) => k.startsWith(prefix) && k !== newest)
+    for (const stale of siblings.slice(limit - 1)) this.#clients.delete(stale)
   }
 
   #close (entry: PooledClient): void {
@@ -103,7 +117,7 @@ export class McpClientPool {
   }
 
   async #connect (url: URL, accessToken: string): Promise<PooledClient> {
-    const entry = { accessToken, lastChallenge: undefined, tools: undefined, inFlight: 0, retired: false } as Partial<PooledClient> as PooledClient
+    const entry = { accessToken, lastChallenge: undefined, tools: undefined, inFlight: 0, retired: false, closed: false } as Partial<PooledClient> as PooledClient
     const fetchWithChallenge: FetchLike = async (input, init) => {
       const response = await this.#o.fetch(input, init)
       if (response.status === 401 || response.status === 403) {
@@ -117,6 +131,7 @@ export class McpClientPool {
     })
     const client = new Client(this.#o.clientInfo ?? { name: 'obo-relay', version: '0.1.0' })
     client.setNotificationHandler(ToolListChangedNotificationSchema, async () => { entry.tools = undefined })
+    client.onclose = () => { entry.closed = true }
     entry.client = client
     entry.transport = transport
     try {
@@ -131,10 +146,10 @@ export class McpClientPool {
   }
 }
 
-/** HTTP 401/403/404 from the MCP endpoint, or a closed connection: the client cannot be used again. */
-function isFatalForClient (err: unknown): boolean {
+/** HTTP 401/403/404 from the MCP endpoint, or a transport that closed: the client cannot be used again. */
+function isFatalForClient (err: unknown, entry: PooledClient): boolean {
   const code = (err as { code?: unknown }).code
-  return (err instanceof StreamableHTTPError && (code === 401 || code === 403 || code === 404)) || code === ErrorCode.ConnectionClosed
+  return (err instanceof StreamableHTTPError && (code === 401 || code === 403 || code === 404)) || entry.closed
 }
 
 /** Ends the downstream session (DELETE, so the server can free it) and closes the client. */

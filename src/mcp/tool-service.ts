@@ -131,12 +131,13 @@ export class ToolService {
       return { error: errors.badGateway(`Server "${serverId}" lost the MCP session.`), retry: 'session gone' }
     }
     if (err instanceof McpError) {
-      if (err.code === ErrorCode.RequestTimeout) {
+      // The SDK's own timeout carries `data.timeout`; a server may send -32001 for other reasons.
+      if (err.code === ErrorCode.RequestTimeout && typeof (err.data as { timeout?: unknown } | undefined)?.timeout === 'number') {
         return { error: errors.gatewayTimeout(`Server "${serverId}" did not answer within ${this.#o.timeoutMs} ms.`) }
       }
       if (err.code === ErrorCode.InvalidParams) return { error: errors.invalidRequest(`Server "${serverId}" refused the request's parameters.`) }
       // Not retried: the server may have run the tool already.
-      if (err.code === ErrorCode.ConnectionClosed) return { error: errors.badGateway(`Server "${serverId}" closed the connection.`) }
+      if (err.code === ErrorCode.ConnectionClosed && entry?.closed === true) return { error: errors.badGateway(`Server "${serverId}" closed the connection.`) }
       return { error: errors.badGateway(`Server "${serverId}" answered with an MCP error (${err.code}).`) }
     }
     if (err instanceof Error && err.name === 'AbortError') {

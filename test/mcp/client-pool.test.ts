@@ -69,6 +69,16 @@ describe('McpClientPool', () => {
     await until(() => notes.sessionCount() === before)
   })
 
+  it('one user cannot fill the pool: beyond three clients per user and server the oldest retire', async () => {
+    const before = notes.sessionCount()
+    const pool = new McpClientPool({ fetch: globalThis.fetch, logger })
+    for (let i = 0; i < 6; i++) await entryOf(pool, 'greedy|notes', await tokenFor('alice@contoso.test'))
+    await entryOf(pool, 'other|notes', await tokenFor('bob@contoso.test'))
+    expect(pool.size).toBe(4)
+    await until(() => notes.sessionCount() === before + 4)
+    await pool.close()
+  })
+
   it('evicts idle clients by itself', async () => {
     const before = notes.sessionCount()
     const pool = new McpClientPool({ fetch: globalThis.fetch, logger, idleTimeoutMs: 150 })
