@@ -2,12 +2,11 @@
 // with consent for that API → the same call (browser or agent token) now succeeds.
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { DEV_RESTRICTED_APP_ID, DEV_RESTRICTED_SCOPE } from '../../dev/entra-emulator/index.ts'
-import { startSampleMcpServer, type SampleMcpServer } from '../../dev/sample-mcp/index.ts'
+import type { SampleMcpServer } from '../../dev/sample-mcp/index.ts'
 import { freePort } from '../../dev/start-stack.ts'
-import { createDispatcher, createFetch } from '../../src/net/http-client.ts'
 import { parseForm, readJson } from '../helpers/browser.ts'
 import { signedInBrowser } from '../helpers/sign-in.ts'
-import { startTestStack, type TestStack } from '../helpers/stack.ts'
+import { startExtraSampleServer, startTestStack, type TestStack } from '../helpers/stack.ts'
 
 let stack: TestStack
 let restricted: SampleMcpServer | undefined
@@ -16,17 +15,7 @@ beforeAll(async () => {
   const port = await freePort()
   stack = await startTestStack({ extraServers: [{ id: 'restricted', url: `http://localhost:${port}/mcp` }] })
   // An MCP server whose app does not pre-authorize the relay: every user must consent once.
-  restricted = await startSampleMcpServer({
-    name: 'notes',
-    port,
-    host: '127.0.0.1',
-    appClientId: DEV_RESTRICTED_APP_ID,
-    appIdUri: 'api://restricted-mcp',
-    issuer: stack.emulator.issuer,
-    jwksUri: stack.emulator.jwksUri,
-    tenantId: stack.emulator.tenantId,
-    fetch: createFetch(createDispatcher({ trustedCaPem: stack.emulator.caPem })),
-  })
+  restricted = await startExtraSampleServer(stack, { port, appClientId: DEV_RESTRICTED_APP_ID, appIdUri: 'api://restricted-mcp' })
 })
 afterAll(async () => {
   await restricted?.close()

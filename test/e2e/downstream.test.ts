@@ -1,9 +1,8 @@
 // What the relay does when the MCP server misbehaves: timeouts, outages, lost sessions, refused tokens.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { DEV_NOTES_APP_ID } from '../../dev/entra-emulator/index.ts'
-import { startSampleMcpServer, type SampleMcpServer } from '../../dev/sample-mcp/index.ts'
-import { createDispatcher, createFetch } from '../../src/net/http-client.ts'
-import { startTestStack, type TestStack } from '../helpers/stack.ts'
+import type { SampleMcpServer } from '../../dev/sample-mcp/index.ts'
+import { startExtraSampleServer, startTestStack, type TestStack } from '../helpers/stack.ts'
 
 let stack: TestStack
 let token: string
@@ -26,18 +25,7 @@ const call = (tool: string, args: object = {}) =>
 async function restartNotes (overrides: { appClientId?: string } = {}) {
   const port = Number(new URL(stack.notes.url).port)
   await (replacement ?? stack.notes).close()
-  replacement = await startSampleMcpServer({
-    name: 'notes',
-    port,
-    host: '127.0.0.1',
-    appClientId: overrides.appClientId ?? DEV_NOTES_APP_ID,
-    appIdUri: 'api://notes-mcp',
-    issuer: stack.emulator.issuer,
-    jwksUri: stack.emulator.jwksUri,
-    tenantId: stack.emulator.tenantId,
-    fetch: createFetch(createDispatcher({ trustedCaPem: stack.emulator.caPem })),
-    slowToolStepMs: 150,
-  })
+  replacement = await startExtraSampleServer(stack, { port, appClientId: overrides.appClientId ?? DEV_NOTES_APP_ID, appIdUri: 'api://notes-mcp', slowToolStepMs: 150 })
 }
 
 describe('a slow Entra', () => {

@@ -4,6 +4,7 @@ import { createLogger } from '../../src/logger.ts'
 import { startDevStack, type DevStack, type DevStackOptions } from '../../dev/start-stack.ts'
 import { DEV_CLI_CLIENT_ID, DEV_RELAY_SCOPE } from '../../dev/entra-emulator/index.ts'
 import { createDispatcher, createFetch, type FetchLike } from '../../src/net/http-client.ts'
+import { startSampleMcpServer, type SampleMcpServer } from '../../dev/sample-mcp/index.ts'
 
 export interface TestStack extends DevStack {
   /** Every log line the relay wrote, as JSON text. */
@@ -57,4 +58,17 @@ export async function startTestStack (options: DevStackOptions = {}): Promise<Te
     return { status: response.status, headers: response.headers, body }
   }
   return { ...stack, logs, fetch, userToken, call, oboCalls: () => stack.emulator.stats().calls.on_behalf_of }
+}
+
+/** Another sample MCP server trusting this stack's emulator, e.g. for an app the relay is not pre-authorized for. */
+export async function startExtraSampleServer (stack: TestStack, options: { port: number, appClientId: string, appIdUri: string, slowToolStepMs?: number }): Promise<SampleMcpServer> {
+  return await startSampleMcpServer({
+    name: 'notes',
+    host: '127.0.0.1',
+    issuer: stack.emulator.issuer,
+    jwksUri: stack.emulator.jwksUri,
+    tenantId: stack.emulator.tenantId,
+    fetch: stack.fetch,
+    ...options,
+  })
 }

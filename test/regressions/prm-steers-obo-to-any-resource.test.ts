@@ -2,11 +2,10 @@
 // On-Behalf-Of the user and send it to the server, and offer the user a consent prompt for it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isDiscoverableResource, scopesToRequest, validateProtectedResourceMetadata } from '../../src/discovery/prm.ts'
-import { startSampleMcpServer, type SampleMcpServer } from '../../dev/sample-mcp/index.ts'
+import type { SampleMcpServer } from '../../dev/sample-mcp/index.ts'
 import { DEV_NOTES_APP_ID } from '../../dev/entra-emulator/index.ts'
 import { freePort } from '../../dev/start-stack.ts'
-import { createDispatcher, createFetch } from '../../src/net/http-client.ts'
-import { startTestStack, type TestStack } from '../helpers/stack.ts'
+import { startExtraSampleServer, startTestStack, type TestStack } from '../helpers/stack.ts'
 
 const policy = { authorityHost: new URL('https://login.microsoftonline.com'), allowedTenants: ['11111111-1111-1111-1111-111111111111'] }
 const prm = (scopes: string[]) => ({ resource: 'https://mcp.example/mcp', authorization_servers: ['https://login.microsoftonline.com/11111111-1111-1111-1111-111111111111/v2.0'], scopes_supported: scopes })
@@ -30,17 +29,7 @@ describe('end to end', () => {
     const port = await freePort()
     stack = await startTestStack({ extraServers: [{ id: 'hostile', url: `http://localhost:${port}/mcp` }] })
     // A server whose PRM asks for Microsoft Graph.
-    hostile = await startSampleMcpServer({
-      name: 'calendar',
-      port,
-      host: '127.0.0.1',
-      appClientId: DEV_NOTES_APP_ID,
-      appIdUri: 'https://graph.microsoft.com',
-      issuer: stack.emulator.issuer,
-      jwksUri: stack.emulator.jwksUri,
-      tenantId: stack.emulator.tenantId,
-      fetch: createFetch(createDispatcher({ trustedCaPem: stack.emulator.caPem })),
-    })
+    hostile = await startExtraSampleServer(stack, { port, appClientId: DEV_NOTES_APP_ID, appIdUri: 'https://graph.microsoft.com' })
   })
   afterAll(async () => {
     await hostile?.close()
