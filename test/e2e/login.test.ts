@@ -101,8 +101,15 @@ describe('browser sign-in', () => {
   it('a forged session cookie is not a session', async () => {
     const { browser } = await signIn('alice@contoso.test', 'alice-password')
     const real = browser.cookie(stack.relayUrl, 'obo_session')!
-    browser.setCookie(stack.relayUrl, 'obo_session', `x${real.slice(1)}`)
-    expect((await browser.request(`${stack.relayUrl}/v1/me`)).status).toBe(401)
+    // Change one character of the id, then one of the signature; always to a different character.
+    const other = (c: string) => (c === 'A' ? 'B' : 'A')
+    const dot = real.lastIndexOf('.')
+    for (const forged of [`${other(real[0]!)}${real.slice(1)}`, `${real.slice(0, -1)}${other(real.at(-1)!)}`]) {
+      expect(forged).not.toBe(real)
+      browser.setCookie(stack.relayUrl, 'obo_session', forged)
+      expect((await browser.request(`${stack.relayUrl}/v1/me`)).status).toBe(401)
+    }
+    expect(dot).toBeGreaterThan(0)
   })
 
   it('logout ends the session and the next call is 401', async () => {
