@@ -8,6 +8,7 @@ import type { Logger } from 'pino'
 import type { Config } from './config.ts'
 import { RelayError, formatBearerChallenge } from './errors.ts'
 import { safeUrlForLog } from './logger.ts'
+import { resourceMetadataUrl } from './routes/well-known.ts'
 
 export interface ReadinessCheck {
   name: string
@@ -68,12 +69,12 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     request.log.info({ method: request.method, url: safeUrlForLog(request.url), statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request')
   })
 
+  const relayMetadataUrl = resourceMetadataUrl(config.publicUrl)
   app.setErrorHandler((err: FastifyError | RelayError, request, reply) => {
-    const resourceMetadataUrl = new URL('/.well-known/oauth-protected-resource', config.publicUrl).href
     if (err instanceof RelayError) {
       const level = err.statusCode >= 500 ? 'warn' : 'info'
       request.log[level]({ error: err.code, error_description: err.description, status: err.statusCode, ...err.logFields }, 'request refused')
-      if (err.challenge !== undefined) reply.header('www-authenticate', formatBearerChallenge(err.challenge, resourceMetadataUrl))
+      if (err.challenge !== undefined) reply.header('www-authenticate', formatBearerChallenge(err.challenge, relayMetadataUrl))
       for (const [name, value] of Object.entries(err.headers)) reply.header(name, value)
       return reply.code(err.statusCode).type('application/json').send({
         error: err.code,

@@ -7,7 +7,7 @@ import { createAuthenticator } from './auth/authenticate.ts'
 import { loginRoutes } from './auth/login-routes.ts'
 import { SessionService } from './auth/sessions.ts'
 import type { LookupFn } from './discovery/safe-fetch.ts'
-import { createScopeDiscovery, type ScopeDiscovery } from './discovery/scope-discovery.ts'
+import { createScopeDiscovery, type ScopeDiscovery, type ServerDiscoveryStatus } from './discovery/scope-discovery.ts'
 import { createInboundTokenValidator, entraIssuer, inboundTokenOptionsFromConfig } from './entra/inbound-token.ts'
 import { MsalFactory } from './entra/msal.ts'
 import { OboService } from './entra/obo.ts'
@@ -15,7 +15,6 @@ import { McpClientPool } from './mcp/client-pool.ts'
 import { ToolService } from './mcp/tool-service.ts'
 import { createDispatcher, createFetch, type FetchLike } from './net/http-client.ts'
 import { homeRoutes } from './routes/home.ts'
-import type { ServerStatus } from './routes/server-status.ts'
 import { v1Routes } from './routes/v1.ts'
 import { wellKnownRoutes } from './routes/well-known.ts'
 import { createMemoryStore } from './stores/memory.ts'
@@ -89,17 +88,9 @@ export async function createRelay (options: RelayOptions): Promise<Relay> {
   const pool = new McpClientPool({ fetch, logger })
   const tools = new ToolService({ servers: config.mcpServers, discovery, obo, pool, logger, timeoutMs: config.downstreamTimeoutMs, loginUrl })
 
-  const serverStatus = async (): Promise<ServerStatus[]> => {
+  const serverStatus = async (): Promise<ServerDiscoveryStatus[]> => {
     await Promise.allSettled(config.mcpServers.map(async (s) => await discovery.resolve(s.id)))
-    return discovery.status().map((s) => ({
-      id: s.id,
-      url: s.url,
-      resource: s.resource ?? null,
-      scopes: s.scopes ?? [],
-      scopeSource: s.scopeSource ?? null,
-      status: s.status,
-      ...(s.error === undefined ? {} : { error: s.error }),
-    }))
+    return discovery.status()
   }
 
   const app = await buildApp({

@@ -3,11 +3,11 @@ import type {} from '@fastify/swagger'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Authenticator } from '../auth/authenticate.ts'
 import { RelayError } from '../errors.ts'
-import type { ServerStatus } from './server-status.ts'
+import type { ServerDiscoveryStatus } from '../discovery/scope-discovery.ts'
 
 export interface HomeRoutesOptions {
   authenticate: Authenticator
-  serverStatus: () => Promise<ServerStatus[]>
+  serverStatus: () => Promise<ServerDiscoveryStatus[]>
 }
 
 const escapeHtml = (value: unknown): string => String(value ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
@@ -78,7 +78,7 @@ export async function homeRoutes (app: FastifyInstance, o: HomeRoutesOptions): P
     }
     const servers = await o.serverStatus()
     const rows = servers.map((s) => `<tr><td><code>${escapeHtml(s.id)}</code><br><small>${escapeHtml(s.url)}</small></td>
-<td class="${s.status === 'ok' ? 'ok' : 'error'}">${escapeHtml(s.status)}${s.error === undefined ? '' : `: ${escapeHtml(s.error)}`}<br><small>${escapeHtml(s.scopes.join(' '))} ${s.scopeSource === null ? '' : `(${escapeHtml(s.scopeSource)})`}</small></td>
+<td class="${s.status === 'ok' ? 'ok' : 'error'}">${escapeHtml(s.status)}${s.error === undefined ? '' : `: ${escapeHtml(s.error)}`}<br><small>${escapeHtml(s.scopes.join(' '))} (${escapeHtml(s.scopeSource)})</small></td>
 <td id="tools-${escapeHtml(s.id)}">loading…</td></tr>`).join('')
     const options = servers.map((s) => `<option value="${escapeHtml(s.id)}">${escapeHtml(s.id)}</option>`).join('')
     // JSON in a non-executed script element; `<` escaped so it cannot close the element.

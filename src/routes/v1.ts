@@ -2,13 +2,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Authenticator } from '../auth/authenticate.ts'
 import type { ToolService } from '../mcp/tool-service.ts'
-import type { ServerStatus } from './server-status.ts'
+import type { ServerDiscoveryStatus } from '../discovery/scope-discovery.ts'
 import { errorResponseSchema } from './schemas.ts'
 
 export interface V1RoutesOptions {
   authenticate: Authenticator
   tools: ToolService
-  serverStatus: () => Promise<ServerStatus[]>
+  serverStatus: () => Promise<ServerDiscoveryStatus[]>
 }
 
 const serverParam = { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' }
