@@ -19,14 +19,14 @@ import { v1Routes } from './routes/v1.ts'
 import { wellKnownRoutes } from './routes/well-known.ts'
 import { createMemoryStore } from './stores/memory.ts'
 import { createSealer, deriveKey } from './stores/sealed.ts'
-import type { KeyValueStore } from './stores/types.ts'
+import type { Store } from './stores/types.ts'
 
 export interface RelayOptions {
   config: Config
   logger: Logger
   /** Outbound HTTP (Entra, JWKS, MCP servers); default: undici with the system roots + TRUSTED_CA_FILE. */
   fetch?: FetchLike
-  store?: KeyValueStore
+  store?: Store
   /** DNS resolver for scope discovery (tests inject one to prove SSRF refusals without connecting). */
   discoveryLookup?: LookupFn
   now?: () => number

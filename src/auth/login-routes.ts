@@ -5,7 +5,7 @@ import { mapEntraError, type LoginUrlBuilder } from '../entra/entra-errors.ts'
 import type { EntraExchangeRecord, MsalFactory } from '../entra/msal.ts'
 import { errors } from '../errors.ts'
 import type { Sealer } from '../stores/sealed.ts'
-import type { KeyValueStore } from '../stores/types.ts'
+import type { Store } from '../stores/types.ts'
 import type { SessionService } from './sessions.ts'
 import { cookieNames, cookieOptions, loginCookieName, loginCookieNames, readSessionId, type CookieSettings } from './cookies.ts'
 
@@ -29,7 +29,7 @@ export interface LoginRoutesOptions {
   msal: MsalFactory
   sessions: SessionService
   /** Single-use markers of redeemed states: kept apart from sessions so no flood can evict those. */
-  transientStore: KeyValueStore
+  transientStore: Store
   /** Seals login transactions into their cookie (AES-256-GCM). */
   sealer: Sealer & { sealFor: (p: string, aad: string) => string, openFor: (s: string, aad: string) => string | undefined }
   allowedTenants: string[]
@@ -161,7 +161,7 @@ export async function loginRoutes (app: FastifyInstance, o: LoginRoutesOptions):
     reply.clearCookie(cookieName, cookieOptions(o.cookies, 0))
     // Single use, even if the cookie is replayed: the first callback for a state marks it redeemed.
     const stateKey = createHash('sha256').update(state).digest('base64url')
-    if (!await o.transientStore.setIfAbsent(`login-used:${stateKey}`, '1', LOGIN_STATE_TTL_SEC)) {
+    if (!await o.transientStore.setIfAbsent(`login-used:${stateKey}`, '1', LOGIN_STATE_TTL_SEC * 1000)) {
       throw errors.invalidRequest('The sign-in state was already used; start again at /auth/login.')
     }
     if (request.query.error !== undefined) {

@@ -9,7 +9,7 @@ import type { EntraExchangeRecord, MsalFactory } from '../entra/msal.ts'
 import type { UserAssertion } from '../entra/user-assertion.ts'
 import { errors } from '../errors.ts'
 import type { Sealer } from '../stores/sealed.ts'
-import type { KeyValueStore } from '../stores/types.ts'
+import type { Store } from '../stores/types.ts'
 
 export interface SessionRecord {
   tid: string
@@ -22,7 +22,7 @@ export interface SessionRecord {
 }
 
 export interface SessionServiceOptions {
-  store: KeyValueStore
+  store: Store
   sealer: Sealer & { sealFor: (p: string, aad: string) => string, openFor: (s: string, aad: string) => string | undefined }
   msal: MsalFactory
   relayScope: string
@@ -56,7 +56,7 @@ export class SessionService {
   /** Creates a new session (a fresh id at every sign-in: no session fixation). Returns the raw id for the cookie. */
   async create (record: SessionRecord): Promise<string> {
     const id = randomBytes(32).toString('base64url')
-    await this.#o.store.set(`session:${hashId(id)}`, JSON.stringify(record), this.#ttlSec)
+    await this.#o.store.set(`session:${hashId(id)}`, JSON.stringify(record), this.#ttlSec * 1000)
     return id
   }
 
@@ -76,7 +76,7 @@ export class SessionService {
   /** Stores the MSAL cache produced by the code redemption as this session's partition. */
   async savePartition (id: string, serializedCache: string): Promise<void> {
     const hashed = hashId(id)
-    await this.#o.store.set(partitionKey(hashed), this.#o.sealer.sealFor(serializedCache, hashed), this.#ttlSec)
+    await this.#o.store.set(partitionKey(hashed), this.#o.sealer.sealFor(serializedCache, hashed), this.#ttlSec * 1000)
   }
 
   /** The user's token for the relay's own scope: from memory, else MSAL silent (cache, then refresh token). */
@@ -126,7 +126,7 @@ export class SessionService {
       },
       afterCacheAccess: async (context: TokenCacheContext) => {
         if (context.cacheHasChanged) {
-          await this.#o.store.set(key, this.#o.sealer.sealFor(context.tokenCache.serialize(), sessionHash), this.#ttlSec)
+          await this.#o.store.set(key, this.#o.sealer.sealFor(context.tokenCache.serialize(), sessionHash), this.#ttlSec * 1000)
         }
       },
     }

@@ -1,23 +1,80 @@
 import { LRUCache } from 'lru-cache'
-import type { KeyValueStore } from './types.ts'
+import type { Store } from './types.ts'
 
-/** One-process store. Bounded: unauthenticated routes (login) create entries, so memory must not grow without limit. */
-export function createMemoryStore (options: { maxEntries?: number } = {}): KeyValueStore {
-  const entries = new LRUCache<string, string>({ max: options.maxEntries ?? 100_000, ttlAutopurge: false })
+type Entry = { kind: 'value', value: string } | { kind: 'set', members: Set<string> }
+
+/**
+ * One-process store. Bounded: unauthenticated routes create entries, so memory must not grow without limit;
+ * the least recently used entry goes first. Node runs one operation at a time, so each is atomic.
+ */
+export function createMemoryStore (options: { maxEntries?: number, now?: () => number } = {}): Store {
+  const entries = new LRUCache<string, Entry>({
+    max: options.maxEntries ?? 100_000,
+    ttlAutopurge: false,
+    ...(options.now === undefined ? {} : { perf: { now: options.now } }),
+  })
+  const ttl = (ttlMs: number) => ({ ttl: Math.max(1, Math.ceil(ttlMs)) })
+  const value = (key: string): string | undefined => {
+    const entry = entries.get(key)
+    return entry?.kind === 'value' ? entry.value : undefined
+  }
+  const members = (key: string): Set<string> | undefined => {
+    const entry = entries.get(key)
+    return entry?.kind === 'set' ? entry.members : undefined
+  }
+
   return {
-    get: async (key) => entries.get(key),
-    set: async (key, value, ttlSec) => { entries.set(key, value, { ttl: ttlSec * 1000 }) },
-    setIfAbsent: async (key, value, ttlSec) => {
+    get: async (key) => value(key),
+    getMany: async (keys) => keys.map(value),
+    set: async (key, v, ttlMs) => { entries.set(key, { kind: 'value', value: v }, ttl(ttlMs)) },
+    setIfAbsent: async (key, v, ttlMs) => {
       if (entries.has(key)) return false
-      entries.set(key, value, { ttl: ttlSec * 1000 })
+      entries.set(key, { kind: 'value', value: v }, ttl(ttlMs))
+      return true
+    },
+    compareAndSet: async (key, expected, next, ttlMs) => {
+      if (value(key) !== expected || (expected === undefined && entries.has(key))) return false
+      if (next === undefined) entries.delete(key)
+      else entries.set(key, { kind: 'value', value: next }, ttl(ttlMs))
       return true
     },
     take: async (key) => {
-      const value = entries.get(key)
-      entries.delete(key)
-      return value
+      const v = value(key)
+      if (v !== undefined) entries.delete(key)
+      return v
     },
-    delete: async (key) => { entries.delete(key) },
+    delete: async (keys) => {
+      for (const key of typeof keys === 'string' ? [keys] : keys) entries.delete(key)
+    },
+    increment: async (key, ttlMs) => {
+      const current = value(key)
+      if (current === undefined) {
+        entries.set(key, { kind: 'value', value: '1' }, ttl(ttlMs))
+        return 1
+      }
+      const next = Number(current) + 1
+      // Keep the window's expiry: only the value changes.
+      entries.set(key, { kind: 'value', value: String(next) }, { ttl: Math.max(1, entries.getRemainingTTL(key)) })
+      return next
+    },
+    remainingTtlMs: async (key) => {
+      if (!entries.has(key)) return undefined
+      const remaining = entries.getRemainingTTL(key)
+      return Number.isFinite(remaining) ? remaining : undefined
+    },
+    setAdd: async (key, added, ttlMs) => {
+      const set = members(key) ?? new Set<string>()
+      for (const member of added) set.add(member)
+      const remaining = entries.has(key) ? entries.getRemainingTTL(key) : 0
+      entries.set(key, { kind: 'set', members: set }, ttl(Math.max(ttlMs, remaining)))
+    },
+    setRemove: async (key, removed) => {
+      const set = members(key)
+      if (set === undefined) return
+      for (const member of removed) set.delete(member)
+      if (set.size === 0) entries.delete(key)
+    },
+    setMembers: async (key) => [...(members(key) ?? [])],
     ping: async () => {},
     close: async () => { entries.clear() },
   }
