@@ -11,8 +11,8 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { Agent, request as undiciRequest } from 'undici'
 import { startDevStack, freePort } from '../dev/start-stack.ts'
 import { DEV_CLI_CLIENT_ID, DEV_RELAY_CLIENT_ID, DEV_RELAY_SCOPE, defaultUsers, type TestUser } from '../dev/entra-emulator/index.ts'
-import { createLogger } from '../src/logger.ts'
-import type { UserAssertion } from '../src/entra/user-assertion.ts'
+import { createLogger } from '../src/observability/logger.ts'
+import type { UserAssertion } from '../src/caller/user-assertion.ts'
 
 const argN = process.argv.indexOf('--n')
 const N = argN === -1 ? 300 : Number(process.argv[argN + 1])
@@ -99,8 +99,8 @@ results.push(await measure('relay REST, OBO miss (MSAL→Entra)', MISS_N, async 
 const assertionFor = (token: string): UserAssertion => ({ tid: stack.emulator.tenantId, oid: alice.oid, upn: alice.username, name: alice.name, token, exp: Math.floor(Date.now() / 1000) + 3600, mode: 'entra_bearer' })
 const scopes = ['api://notes-mcp/user_impersonation']
 const oboMissTokens = await Promise.all(Array.from({ length: MISS_N + 20 }, userToken))
-const hit = await measure('OboService.exchange, cache hit', N * 10, async () => { await stack.relay.obo.exchange(assertionFor(warmToken), scopes) })
-const miss = await measure('OboService.exchange, cache miss', MISS_N, async (i) => { await stack.relay.obo.exchange(assertionFor(oboMissTokens[i < 0 ? MISS_N - 1 - i : i]!), scopes) })
+const hit = await measure('OboService.exchange, cache hit', N * 10, async () => { await stack.relay.services.obo.exchange(assertionFor(warmToken), scopes) })
+const miss = await measure('OboService.exchange, cache miss', MISS_N, async (i) => { await stack.relay.services.obo.exchange(assertionFor(oboMissTokens[i < 0 ? MISS_N - 1 - i : i]!), scopes) })
 
 // Memory per active user, relay vs. the same users each holding their own MCP client (both include the
 // sample server's per-session state, which runs in this process too).
@@ -130,8 +130,8 @@ const relayTokens = await Promise.all(relayUsers.map((u) => stack.emulator.issue
 heapBefore = heapNow()
 for (const token of relayTokens) await relayCall(token)
 const relayBytesPerUser = (heapNow() - heapBefore) / USERS
-const poolSize = stack.relay.pool.size
-const oboEntries = stack.relay.obo.size
+const poolSize = stack.relay.services.pool.size
+const oboEntries = stack.relay.services.obo.size
 
 const base = results[0]!
 const fmt = (ms: number) => (ms < 1 ? `${(ms * 1000).toFixed(0)} µs` : `${ms.toFixed(2)} ms`)

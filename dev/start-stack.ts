@@ -2,8 +2,8 @@
 // `npm run dev` and the end-to-end tests both start it, so tests run what a new user runs.
 import { createServer } from 'node:net'
 import type { Logger } from 'pino'
-import { loadConfig, type Config } from '../src/config.ts'
-import { createLogger } from '../src/logger.ts'
+import { loadConfig, type Config } from '../src/config/index.ts'
+import { createLogger } from '../src/observability/logger.ts'
 import { createDispatcher, createFetch } from '../src/net/http-client.ts'
 import { createRelay, type Relay, type RelayOptions } from '../src/relay.ts'
 import {

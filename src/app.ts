@@ -1,37 +1,47 @@
+// buildApp: every plugin and route of the relay on a Fastify instance; it never listens (server.ts does).
 import { randomUUID } from 'node:crypto'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyError } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import fastifyCookie from '@fastify/cookie'
 import fastifyFormbody from '@fastify/formbody'
 import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
-import type { Logger } from 'pino'
-import type { Config } from './config.ts'
-import { RelayError, formatBearerChallenge } from './errors.ts'
-import { safeUrlForLog } from './logger.ts'
-import { resourceMetadataUrl } from './routes/well-known.ts'
+import type { ErrorIntent } from './errors.ts'
+import { authChain, requireRouteAuth } from './http/auth.ts'
+import { limitConnectionsPerClient } from './http/connection-limit.ts'
+import { refuseCrossSite } from './http/csrf.ts'
+import { clientErrorHandler, errorHandling, frameworkErrors, type ErrorRendering } from './http/error-handler.ts'
+import { jsonBodyParser } from './http/json-body.ts'
+import { docsCsp, securityHeaders } from './http/security-headers.ts'
+import { browserSessionStrategy, entraBearerStrategy } from './http/strategies.ts'
+import { safeUrlForLog } from './observability/logger.ts'
+import { authRoutes } from './routes/auth.ts'
+import { homeRoutes } from './routes/home.ts'
+import { opsRoutes } from './routes/ops.ts'
+import { v1Routes } from './routes/v1.ts'
+import { resourceMetadataUrlFor, wellKnownRoutes } from './routes/well-known.ts'
+import type { Services } from './services.ts'
 
-export interface ReadinessCheck {
-  name: string
-  /** Resolves when usable; rejects with a message safe to show (no secrets). */
-  check: () => Promise<void>
-}
-
-export interface AppDeps {
-  config: Config
-  logger: Logger
-  /** HMAC key for signed cookies. */
-  cookieSecret: Buffer
-  readinessChecks?: ReadinessCheck[]
+export interface AppOptions {
+  services: Services
+  /** Close the services with the app (the default); tests that share services across apps say false. */
+  ownsServices?: boolean
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/
+/** Longest path parameter: tool names are up to 128 characters, percent-encoded up to three times that. */
+const MAX_PARAM_LENGTH = 512
 
-/** Builds the relay's Fastify instance; never listens (server.ts does). */
-export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
-  const { config } = deps
+/** Builds the relay's Fastify instance with every route; never listens. */
+export async function buildApp ({ services, ownsServices = true }: AppOptions): Promise<FastifyInstance> {
+  const { config } = services
+  const rendering: ErrorRendering = {
+    resourceMetadataUrl: (request) => resourceMetadataUrlFor(config.publicUrl, request.url.split('?')[0] ?? '/'),
+    loginUrl: (intent) => loginUrlFor(intent, config),
+  }
   const app = Fastify({
-    loggerInstance: deps.logger as FastifyBaseLogger,
+    loggerInstance: services.logger as FastifyBaseLogger,
     bodyLimit: 1024 * 1024,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     requestIdHeader: false,
     genReqId: (req) => {
       const incoming = req.headers['x-request-id']
@@ -41,12 +51,38 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     // Unknown body properties are refused, not silently dropped (Fastify's default removes them).
     ajv: { customOptions: { removeAdditional: false } },
+    // A request (headers and body) must arrive within REQUEST_TIMEOUT_MS; idle sockets close after
+    // CONNECTION_TIMEOUT_MS. Neither limits how long a response may stream.
+    requestTimeout: config.requestTimeoutMs,
+    connectionTimeout: config.connectionTimeoutMs,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    trustProxy: typeof config.trustProxy === 'number' ? hopsOf(config.trustProxy) : config.trustProxy,
+    // Fastify types this option generically; ours answers every route the same way.
+    frameworkErrors: frameworkErrors(rendering) as NonNullable<FastifyServerOptions['frameworkErrors']>,
+    clientErrorHandler,
   })
+  app.server.headersTimeout = config.headersTimeoutMs
+  limitConnectionsPerClient(app.server, config.trustProxy === false ? config.maxConnectionsPerClient : 0)
+  if (ownsServices) app.addHook('onClose', async () => { await services.close() })
 
-  await app.register(fastifyCookie, { secret: deps.cookieSecret.toString('base64url') })
+  // Hooks first, so every route below (the docs included) gets them.
+  securityHeaders(app)
+  app.addHook('onRequest', async (request, reply) => { reply.header('x-request-id', request.id) })
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info({ method: request.method, url: safeUrlForLog(request.url), statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request')
+  })
+  errorHandling(app, rendering)
+  // Cookies are parsed (their own onRequest hook) before the auth chain reads the session cookie.
+  await app.register(fastifyCookie, { secret: services.cookieSecret.toString('base64url') })
+  const browserSession = browserSessionStrategy(services.sessions, cookieSettings(config.publicUrl), config.publicUrl)
+  authChain(app, { strategies: [entraBearerStrategy(services.validateAccessToken), browserSession] })
+  refuseCrossSite(app, config.publicUrl, '/auth/')
+
   // JSON for the API; urlencoded for the page's sign-out form; nothing else (415).
   app.removeContentTypeParser('text/plain')
+  jsonBodyParser(app, { maxDepth: config.maxJsonDepth })
   await app.register(fastifyFormbody, { bodyLimit: 16 * 1024 })
+
   await app.register(fastifySwagger, {
     openapi: {
       info: { title: 'obo-relay', version: '0.1.0', description: 'Calls Entra-protected MCP servers on behalf of the signed-in user.' },
@@ -59,61 +95,45 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
       },
     },
   })
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs' })
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs', staticCSP: true, transformStaticCSP: (header) => docsCsp(header, config.publicUrl) })
 
-  app.addHook('onRequest', async (request, reply) => {
-    reply.header('x-request-id', request.id)
-  })
-  app.addHook('onResponse', async (request, reply) => {
-    request.log.info({ method: request.method, url: safeUrlForLog(request.url), statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request')
-  })
-
-  const relayMetadataUrl = resourceMetadataUrl(config.publicUrl)
-  app.setErrorHandler((err: FastifyError | RelayError, request, reply) => {
-    if (err instanceof RelayError) {
-      const level = err.statusCode >= 500 ? 'warn' : 'info'
-      request.log[level]({ error: err.code, error_description: err.description, status: err.statusCode, ...err.logFields }, 'request refused')
-      if (err.challenge !== undefined) reply.header('www-authenticate', formatBearerChallenge(err.challenge, relayMetadataUrl))
-      for (const [name, value] of Object.entries(err.headers)) reply.header(name, value)
-      return reply.code(err.statusCode).type('application/json').send({
-        error: err.code,
-        error_description: err.description,
-        ...err.extra,
-        request_id: request.id,
-      })
-    }
-    const status = typeof err.statusCode === 'number' && err.statusCode >= 400 ? err.statusCode : 500
-    if (status >= 500) {
-      request.log.error({ err }, 'unhandled error')
-      return reply.code(500).type('application/json').send({ error: 'server_error', error_description: 'The relay failed to handle the request.', request_id: request.id })
-    }
-    // Fastify's own 4xx (validation, bad JSON, body too large, media type) carry safe messages.
-    const description = err.validation !== undefined
-      ? `Invalid request: ${err.message}`
-      : status === 413 ? 'Request body is too large.' : err.message
-    return reply.code(status).type('application/json').send({ error: 'invalid_request', error_description: description, request_id: request.id })
-  })
-
-  app.setNotFoundHandler((request, reply) => {
-    return reply.code(404).type('application/json').send({ error: 'not_found', error_description: `No route for ${request.method} ${request.url.split('?')[0]}`, request_id: request.id })
-  })
-
-  app.get('/healthz', async () => ({ status: 'ok' }))
-
-  const readinessChecks = deps.readinessChecks ?? []
-  app.get('/readyz', async (_request, reply) => {
-    const failures: Record<string, string> = {}
-    await Promise.all(readinessChecks.map(async ({ name, check }) => {
-      try {
-        await check()
-      } catch (err) {
-        failures[name] = err instanceof Error ? err.message : 'not ready'
-      }
-    }))
-    if (Object.keys(failures).length > 0) return reply.code(503).send({ status: 'unavailable', checks: failures })
-    return { status: 'ready', checks: Object.fromEntries(readinessChecks.map(({ name }) => [name, 'ok'])) }
-  })
-
+  // From here on every route says how it authenticates.
+  requireRouteAuth(app)
+  app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger())
+  await app.register(opsRoutes, { readinessChecks: services.readinessChecks })
+  await app.register(wellKnownRoutes, { publicUrl: config.publicUrl, authorizationServers: services.entraIssuers, relayScope: config.relayScope })
+  await app.register(authRoutes, { signIn: services.signIn, sessions: services.sessions, cookies: cookieSettings(config.publicUrl), publicUrl: config.publicUrl })
+  await app.register(v1Routes, { registry: services.registry, discovery: services.discovery, tools: services.tools })
+  await app.register(homeRoutes, { browserCaller: async (request: FastifyRequest) => await browserSession.optional(request), discovery: services.discovery })
   return app
+}
+
+/** Trust the nearest `hops` proxies (the form Fastify's types accept for a hop count). */
+function hopsOf (hops: number): (address: string, hop: number) => boolean {
+  return (_address, hop) => hop < hops
+}
+
+function cookieSettings (publicUrl: URL): { secure: boolean } {
+  return { secure: publicUrl.protocol === 'https:' }
+}
+
+/** Where a browser user (or the person behind an Entra-bearer agent) acts on an intent. */
+function loginUrlFor (intent: ErrorIntent, config: Services['config']): string {
+  if (intent.kind === 'admin_consent') {
+    // https://learn.microsoft.com/en-us/entra/identity-platform/v2-admin-consent
+    const url = new URL(`${config.authorityHost.origin}/${intent.tenantId}/v2.0/adminconsent`)
+    url.searchParams.set('client_id', config.clientId)
+    url.searchParams.set('redirect_uri', config.redirectUri.href)
+    const relayDefault = `${config.relayScope.slice(0, config.relayScope.lastIndexOf('/'))}/.default`
+    url.searchParams.set('scope', intent.scopes.length > 0 ? intent.scopes.join(' ') : relayDefault)
+    return url.href
+  }
+  const url = new URL('/auth/login', config.publicUrl)
+  if (intent.kind === 'consent') {
+    url.searchParams.set('prompt', 'consent')
+    if (intent.scopes.length > 0) url.searchParams.set('consent_scopes', intent.scopes.join(' '))
+  } else if (intent.claims !== undefined) {
+    url.searchParams.set('claims', intent.claims)
+  }
+  return url.href
 }

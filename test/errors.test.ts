@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { parseWwwAuthenticate } from '../src/discovery/www-authenticate.ts'
-import { formatBearerChallenge } from '../src/errors.ts'
+import { formatChallenge, REASONS, relayError } from '../src/errors.ts'
+
+const formatBearerChallenge = (challenge: Parameters<typeof formatChallenge>[1], url: string) => formatChallenge('Bearer', challenge, url)
 
 describe('formatBearerChallenge', () => {
   it('escapes quotes and backslashes so no value can add parameters', () => {
@@ -15,5 +17,27 @@ describe('formatBearerChallenge', () => {
 
   it('never carries a line break', () => {
     expect(formatBearerChallenge({ errorDescription: 'a\r\nSet-Cookie: x=1' }, 'https://relay/prm')).not.toMatch(/[\r\n]/)
+  })
+})
+
+describe('the error catalog', () => {
+  it('gives every reason an HTTP status and an OAuth-style code', () => {
+    for (const [reason, [status, code]] of Object.entries(REASONS)) {
+      expect(status, reason).toBeGreaterThanOrEqual(400)
+      expect(code, reason).toMatch(/^[a-z_]+$/)
+    }
+  })
+
+  it('a 401 challenges; one without credentials has no error code (RFC 6750 §3.1)', () => {
+    expect(relayError('token_expired', 'expired').challenge).toEqual({ error: 'invalid_token', errorDescription: 'expired' })
+    expect(relayError('credentials_missing', 'sign in').challenge).toEqual({})
+    expect(relayError('downstream_timeout', 'slow').challenge).toBeUndefined()
+  })
+
+  it('renders DPoP challenges with the scheme and extra parameters', () => {
+    const header = formatChallenge('DPoP', { error: 'use_dpop_nonce' }, 'https://relay/prm', { algs: 'ES256 EdDSA' })
+    const [challenge] = parseWwwAuthenticate(header)
+    expect(challenge?.scheme).toBe('DPoP')
+    expect(challenge?.params).toMatchObject({ error: 'use_dpop_nonce', algs: 'ES256 EdDSA' })
   })
 })

@@ -1,6 +1,6 @@
 // RFC 9728 Protected Resource Metadata: where to find it, what to accept, which Entra scopes to ask for.
-import { DiscoveryError, quoteUpstream } from './discovery-error.ts'
-import type { SafeFetcher } from './safe-fetch.ts'
+import { MetadataError } from '../net/metadata-error.ts'
+import type { SafeFetcher } from '../net/safe-fetch.ts'
 import { findBearerChallenge } from './www-authenticate.ts'
 
 export { parseWwwAuthenticate, findBearerChallenge, type AuthChallenge } from './www-authenticate.ts'
@@ -9,21 +9,6 @@ export interface IssuerPolicy {
   /** Entra authority origin, e.g. https://login.microsoftonline.com */
   authorityHost: URL
   allowedTenants: readonly string[]
-  /**
-   * Resources (App ID URIs or app ids) a server's PRM may name besides `api://…` ones. The relay sends the
-   * token it obtains to that server, so a server must never steer it to Graph, ARM or another team's API.
-   */
-  allowedResources?: readonly string[]
-}
-
-/**
- * Whether a PRM-discovered resource may be requested On-Behalf-Of and sent to the server that named it:
- * custom app registrations (`api://…`, what App Service MCP auth publishes) or the operator's allow-list.
- * Microsoft first-party resources are `https://…` URIs or well-known app GUIDs, so both need listing.
- */
-export function isDiscoverableResource (resource: string, policy: Pick<IssuerPolicy, 'allowedResources'>): boolean {
-  if ((policy.allowedResources ?? []).some((allowed) => allowed.replace(/\/$/, '').toLowerCase() === resource.toLowerCase())) return true
-  return /^api:\/\/[^/\s]+(\/[^\s]*)?$/i.test(resource)
 }
 
 export interface PrmDiscoveryDeps extends IssuerPolicy {
@@ -38,6 +23,8 @@ export interface ProtectedResourceDiscovery {
   resource: string
   /** Scopes for the OBO request. */
   scopes: string[]
+  /** The API those scopes name (App ID URI or client id): whose tokens the server would receive. */
+  audience: string
   prmUrl: string
   authorizationServers: string[]
 }
@@ -67,25 +54,32 @@ export function protectedResourceMetadataUrls (serverUrl: URL): URL[] {
 export async function discoverProtectedResource (serverUrl: URL, deps: PrmDiscoveryDeps): Promise<ProtectedResourceDiscovery> {
   const misses: string[] = []
   const tried = new Set<string>()
-  const attempt = async (prmUrl: URL, advisory: boolean): Promise<ProtectedResourceDiscovery | undefined> => {
+  const attempt = async (prmUrl: URL, advisory: boolean, what: string): Promise<ProtectedResourceDiscovery | undefined> => {
     if (tried.has(prmUrl.href)) return undefined
     tried.add(prmUrl.href)
+    // Announced URLs come from the server: they may only point at its own origin.
+    if (prmUrl.origin !== serverUrl.origin) {
+      if (advisory) return undefined
+      throw new MetadataError('refused', `${what} is on another origin than the server (refused)`)
+    }
     try {
       const { json } = await deps.fetcher.getJson(prmUrl)
       return { ...validateProtectedResourceMetadata(json, serverUrl, deps), prmUrl: prmUrl.href }
     } catch (err) {
-      if (!(err instanceof DiscoveryError) || !(advisory || NOT_HERE.has(err.code))) throw err
-      misses.push(err.message)
+      if (!(err instanceof MetadataError)) throw err
+      const located = new MetadataError(err.code, `${what} ${err.message}`, { ...(err.httpStatus === undefined ? {} : { httpStatus: err.httpStatus }), cause: err })
+      if (!(advisory || NOT_HERE.has(err.code))) throw located
+      misses.push(located.message)
       return undefined
     }
   }
 
   if (deps.resourceMetadataUrl !== undefined) {
-    const found = await attempt(deps.resourceMetadataUrl, true)
+    const found = await attempt(deps.resourceMetadataUrl, true, 'the announced resource_metadata')
     if (found !== undefined) return found
   }
-  for (const prmUrl of protectedResourceMetadataUrls(serverUrl)) {
-    const found = await attempt(prmUrl, false)
+  for (const [index, prmUrl] of protectedResourceMetadataUrls(serverUrl).entries()) {
+    const found = await attempt(prmUrl, false, index === 0 && serverUrl.pathname.replace(/\/+$/, '') !== '' ? 'the path-insertion PRM' : 'the origin-root PRM')
     if (found !== undefined) return found
   }
 
@@ -93,22 +87,22 @@ export async function discoverProtectedResource (serverUrl: URL, deps: PrmDiscov
   try {
     const probe = await deps.fetcher.probe(serverUrl)
     announced = findBearerChallenge(probe.wwwAuthenticate)?.resource_metadata
-    if (announced === undefined) misses.push(`${serverUrl.href} answered HTTP ${probe.status} without a resource_metadata challenge`)
+    if (announced === undefined) misses.push(`the server answered HTTP ${probe.status} without a resource_metadata challenge`)
   } catch (err) {
-    if (!(err instanceof DiscoveryError)) throw err
-    misses.push(err.message)
+    if (!(err instanceof MetadataError)) throw err
+    misses.push(`the server ${err.message}`)
   }
   if (announced !== undefined) {
     let announcedUrl: URL
     try {
       announcedUrl = new URL(announced)
     } catch {
-      throw new DiscoveryError('invalid_metadata', `${serverUrl.href} announced an invalid resource_metadata URL ${quoteUpstream(announced)}`)
+      throw new MetadataError('invalid_metadata', 'the server announced an invalid resource_metadata URL')
     }
-    const found = await attempt(announcedUrl, false)
+    const found = await attempt(announcedUrl, false, 'the resource_metadata the server announced')
     if (found !== undefined) return found
   }
-  throw new DiscoveryError('not_found', `no protected resource metadata found (${misses.join('; ')})`)
+  throw new MetadataError('not_found', `no protected resource metadata found (${misses.join('; ')})`)
 }
 
 /**
@@ -117,7 +111,7 @@ export async function discoverProtectedResource (serverUrl: URL, deps: PrmDiscov
  */
 export function validateProtectedResourceMetadata (document: unknown, serverUrl: URL, policy: IssuerPolicy): Omit<ProtectedResourceDiscovery, 'prmUrl'> {
   if (typeof document !== 'object' || document === null || Array.isArray(document)) {
-    throw new DiscoveryError('invalid_metadata', 'protected resource metadata is not a JSON object')
+    throw new MetadataError('invalid_metadata', 'protected resource metadata is not a JSON object')
   }
   const { resource, authorization_servers: authorizationServers, scopes_supported: scopesSupported } = document as Record<string, unknown>
 
@@ -126,33 +120,29 @@ export function validateProtectedResourceMetadata (document: unknown, serverUrl:
     if (typeof resource === 'string') resourceUrl = new URL(resource)
   } catch {}
   if (resourceUrl === undefined || !isResourceOf(resourceUrl, serverUrl)) {
-    throw new DiscoveryError('invalid_metadata', `resource ${quoteUpstream(resource)} does not match the server URL ${serverUrl.href}`)
+    throw new MetadataError('invalid_metadata', `"resource" does not name the server ${serverUrl.href} or a same-origin prefix of it`)
   }
 
   if (!Array.isArray(authorizationServers) || authorizationServers.length === 0) {
-    throw new DiscoveryError('invalid_metadata', 'authorization_servers must list the Entra issuer')
+    throw new MetadataError('invalid_metadata', '"authorization_servers" must list the Entra issuer')
   }
   const issuers = allowedIssuers(policy)
   for (const issuer of authorizationServers) {
     if (typeof issuer !== 'string' || !issuers.has(issuer.replace(/\/$/, '').toLowerCase())) {
-      throw new DiscoveryError('invalid_metadata', `authorization server ${quoteUpstream(issuer)} is not an allowed Entra issuer`)
+      throw new MetadataError('invalid_metadata', '"authorization_servers" names an issuer that is not an allowed Entra tenant')
     }
   }
 
   if (!Array.isArray(scopesSupported) || scopesSupported.length === 0) {
-    throw new DiscoveryError('invalid_metadata', 'scopes_supported is missing or empty')
+    throw new MetadataError('invalid_metadata', '"scopes_supported" is missing or empty')
   }
   for (const scope of scopesSupported) {
     if (typeof scope !== 'string' || !/^[\x21-\x7e]{1,512}$/.test(scope)) {
-      throw new DiscoveryError('invalid_metadata', `scopes_supported holds an invalid scope ${quoteUpstream(scope)}`)
+      throw new MetadataError('invalid_metadata', '"scopes_supported" holds an invalid scope')
     }
   }
-  const scopes = scopesToRequest(scopesSupported as string[])
-  const scopeResource = (scopes[0] as string).slice(0, (scopes[0] as string).lastIndexOf('/'))
-  if (!isDiscoverableResource(scopeResource, policy)) {
-    throw new DiscoveryError('invalid_metadata', `scopes_supported names ${quoteUpstream(scopeResource)}, which a discovered server may not ask for; pin "scopes" in MCP_SERVERS or list it in DISCOVERY_ALLOWED_RESOURCES`)
-  }
-  return { resource: resourceUrl.href, scopes, authorizationServers: authorizationServers as string[] }
+  const scopes = scopesToRequest(scopesSupported as string[], resourceUrl.href)
+  return { resource: resourceUrl.href, scopes, audience: scopeAudience(scopes[0] as string), authorizationServers: authorizationServers as string[] }
 }
 
 /**
@@ -172,26 +162,28 @@ function allowedIssuers (policy: IssuerPolicy): Set<string> {
   return new Set(policy.allowedTenants.map((tid) => `${policy.authorityHost.origin}/${tid}/v2.0`.toLowerCase()))
 }
 
+/** The API a scope names: what precedes its last `/` (an App ID URI or client id), e.g. `api://notes-mcp`. */
+export function scopeAudience (scope: string): string {
+  return scope.slice(0, scope.lastIndexOf('/'))
+}
+
 /**
- * The Entra scopes to request: OIDC scopes dropped, bare App ID URIs as `<uri>/.default`, one resource only.
- * Explicit scopes win over `.default` for the same resource (Entra refuses the mix, and they are narrower).
+ * The Entra scopes to request: OIDC scopes dropped, bare App ID URIs as `<uri>/.default`, bare scope names
+ * qualified with the PRM's `resource` (Microsoft's MCP guidance: App ID URI = the server's URL), one API only.
+ * Explicit scopes win over `.default` for the same API (Entra refuses the mix, and they are narrower).
  */
-export function scopesToRequest (scopesSupported: readonly string[]): string[] {
+export function scopesToRequest (scopesSupported: readonly string[], resource: string): string[] {
   const scopes = new Set<string>()
   for (const scope of scopesSupported) {
     if (OIDC_SCOPES.has(scope)) continue
-    scopes.add(BARE_API_URI.test(scope) || GUID.test(scope) ? `${scope.replace(/\/$/, '')}/.default` : scope)
+    if (BARE_API_URI.test(scope) || GUID.test(scope)) scopes.add(`${scope.replace(/\/$/, '')}/.default`)
+    else if (!scope.includes('/')) scopes.add(`${resource.replace(/\/+$/, '')}/${scope}`)
+    else scopes.add(scope)
   }
-  if (scopes.size === 0) throw new DiscoveryError('invalid_metadata', 'scopes_supported lists only OpenID Connect scopes')
-  const resources = new Set<string>()
-  for (const scope of scopes) {
-    const slash = scope.lastIndexOf('/')
-    if (slash <= 0) throw new DiscoveryError('invalid_metadata', `scope ${quoteUpstream(scope)} does not name its resource (expected <App ID URI>/<scope>)`)
-    resources.add(scope.slice(0, slash))
-  }
-  if (resources.size > 1) {
-    throw new DiscoveryError('invalid_metadata', `scopes_supported names more than one resource (${[...resources].map(quoteUpstream).join(', ')})`)
-  }
+  if (scopes.size === 0) throw new MetadataError('invalid_metadata', '"scopes_supported" lists only OpenID Connect scopes')
+  const audiences = new Set([...scopes].map(scopeAudience))
+  if ([...audiences].some((audience) => audience === '')) throw new MetadataError('invalid_metadata', '"scopes_supported" holds a scope that does not name its API')
+  if (audiences.size > 1) throw new MetadataError('invalid_metadata', '"scopes_supported" names more than one API')
   const explicit = [...scopes].filter((scope) => !scope.endsWith('/.default'))
   return explicit.length > 0 ? explicit : [...scopes]
 }

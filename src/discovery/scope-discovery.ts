@@ -1,13 +1,17 @@
-// Downstream scopes per configured MCP server: config override, else PRM with TTL cache, stale-if-error, single-flight.
-import type { Config, McpServerConfig } from '../config.ts'
-import { errors } from '../errors.ts'
-import { DiscoveryError } from './discovery-error.ts'
-import { discoverProtectedResource, type PrmDiscoveryDeps, type ProtectedResourceDiscovery } from './prm.ts'
-import { createSafeFetcher, type LookupFn, type SafeFetcher } from './safe-fetch.ts'
+// Downstream scopes per configured MCP server: config override, else PRM with TTL cache, stale-if-error and
+// single-flight; every audience passes the binding rules and is claimed for its server (audience.ts).
+import type { McpServerConfig } from '../config/index.ts'
+import { relayError, type RelayError } from '../errors.ts'
+import { MetadataError } from '../net/metadata-error.ts'
+import { checkAudienceForm, normalizeAudience, type AudienceClaims, type AudiencePolicy, type AudienceRefusal } from './audience.ts'
+import { discoverProtectedResource, scopeAudience, type PrmDiscoveryDeps, type ProtectedResourceDiscovery } from './prm.ts'
+import type { SafeFetcher } from '../net/safe-fetch.ts'
 
 export interface ResolvedScopes {
   scopes: string[]
   source: 'config' | 'prm'
+  /** The API whose tokens this server receives. */
+  audience: string
   resource?: string
   prmUrl?: string
 }
@@ -17,11 +21,13 @@ export interface ServerDiscoveryStatus {
   id: string
   url: string
   resource: string | null
+  audience: string | null
   scopes: string[]
   scopeSource: 'config' | 'prm'
   status: 'ok' | 'error' | 'pending'
   /** Why the last discovery failed; with `status: 'ok'` the last good value is still being served. */
   error?: string
+  reason?: string
 }
 
 export interface DiscoveryLogger {
@@ -34,7 +40,8 @@ export interface ScopeDiscoveryOptions {
   fetcher: Pick<SafeFetcher, 'getJson' | 'probe'>
   authorityHost: URL
   allowedTenants: readonly string[]
-  allowedResources?: readonly string[]
+  audiencePolicy: AudiencePolicy
+  claims: AudienceClaims
   prmCacheTtlSec?: number
   /** After a failed refresh, wait this long before trying again (the error or stale value is served meanwhile). */
   retryAfterFailureMs?: number
@@ -44,11 +51,13 @@ export interface ScopeDiscoveryOptions {
   discover?: (serverUrl: URL, deps: PrmDiscoveryDeps) => Promise<ProtectedResourceDiscovery>
 }
 
+interface Failure { reason: 'discovery_failed' | AudienceRefusal['reason'], message: string }
+
 interface CacheEntry {
-  value?: ProtectedResourceDiscovery
+  value?: ResolvedScopes
   expiresAt: number
-  inFlight?: Promise<ProtectedResourceDiscovery>
-  error?: string
+  inFlight?: Promise<ResolvedScopes>
+  failure?: Failure
   /** A `resource_metadata` URL a downstream 401 announced. */
   announcedPrmUrl?: URL
 }
@@ -58,14 +67,16 @@ const silentLogger: DiscoveryLogger = { info: () => {}, warn: () => {} }
 export class ScopeDiscovery {
   readonly #servers: Map<string, McpServerConfig>
   readonly #entries = new Map<string, CacheEntry>()
-  readonly #options: ScopeDiscoveryOptions
+  readonly #o: ScopeDiscoveryOptions
   readonly #ttlMs: number
   readonly #retryMs: number
   readonly #logger: DiscoveryLogger
   readonly #now: () => number
+  #started: Promise<void> | undefined
+  #startDone = false
 
   constructor (options: ScopeDiscoveryOptions) {
-    this.#options = options
+    this.#o = options
     this.#servers = new Map(options.servers.map((server) => [server.id, server]))
     this.#ttlMs = (options.prmCacheTtlSec ?? 3600) * 1000
     this.#retryMs = Math.min(options.retryAfterFailureMs ?? 30_000, this.#ttlMs)
@@ -73,32 +84,50 @@ export class ScopeDiscovery {
     this.#now = options.now ?? Date.now
   }
 
-  /** The scopes to request On-Behalf-Of for this server; throws RelayError 404 (unknown) or 502 (discovery failed). */
-  async resolve (serverId: string): Promise<ResolvedScopes> {
-    const server = this.#server(serverId)
-    if (server.scopes !== undefined) return { scopes: [...server.scopes], source: 'config' }
-    const entry = this.#entry(serverId)
-    const fresh = this.#now() < entry.expiresAt
-    if (fresh && entry.value !== undefined) return toResolved(entry.value)
-    if (fresh && entry.error !== undefined) throw this.#failure(server, entry.error)
-    try {
-      return toResolved(await this.#refresh(server, entry))
-    } catch (err) {
-      throw this.#failure(server, err instanceof DiscoveryError ? err.message : 'internal error', err)
-    }
+  /**
+   * Claims audiences in configuration order: pinned ones first, then every server's discovered one (the
+   * documents are fetched in parallel), so the first configured server keeps a contested audience.
+   * Requests wait for this before claiming anything themselves.
+   */
+  start (): Promise<void> {
+    this.#started ??= (async () => {
+      const servers = [...this.#servers.values()]
+      const pinned = servers.filter((server) => server.scopes !== undefined || server.audience !== undefined)
+      for (const server of pinned) await this.#resolveFresh(server, undefined, true).catch(() => {})
+      const fetched = servers.filter((server) => !pinned.includes(server)).map((server) => ({ server, document: this.#fetch(server).then((d) => ({ d }), (err: unknown) => ({ err })) }))
+      for (const { server, document } of fetched) await this.#resolveFresh(server, await document, true).catch(() => {})
+      this.#startDone = true
+    })()
+    return this.#started
   }
 
-  /** Forgets the cached value so the next resolve fetches again. */
-  invalidate (serverId: string): void {
-    const entry = this.#entries.get(serverId)
-    if (entry !== undefined) entry.expiresAt = 0
+  /** The scopes to request On-Behalf-Of for this server; throws RelayError (discovery or binding refused). */
+  async resolve (serverId: string): Promise<ResolvedScopes> {
+    const server = this.#servers.get(serverId)
+    if (server === undefined) throw relayError('server_unknown', `No MCP server "${serverId}" is configured.`)
+    const entry = this.#entry(serverId)
+    const cached = (): ResolvedScopes | undefined => {
+      if (this.#now() >= entry.expiresAt) return undefined
+      if (entry.value !== undefined) return entry.value
+      if (entry.failure !== undefined) throw toRelayError(server, entry.failure)
+      return undefined
+    }
+    const first = cached()
+    if (first !== undefined) return first
+    if (!this.#startDone) {
+      // Arrived while the start-up claims ran: their outcome is this request's answer.
+      await this.start()
+      if (entry.value !== undefined) return entry.value
+      if (entry.failure !== undefined) throw toRelayError(server, entry.failure)
+    }
+    return cached() ?? await this.#resolveFresh(server)
   }
 
   /**
    * A downstream 401 announced a `resource_metadata` URL (RFC 9728 §5.1): try it first next time, and
    * refetch if it is not where the cached value came from.
    */
-  noteResourceMetadata (serverId: string, resourceMetadataUrl: URL | string): void {
+  noteResourceMetadata (serverId: string, resourceMetadataUrl: string): void {
     const server = this.#servers.get(serverId)
     if (server === undefined || server.scopes !== undefined) return
     let url: URL
@@ -107,40 +136,38 @@ export class ScopeDiscovery {
     } catch {
       return
     }
+    if (url.origin !== server.url.origin) return
     const entry = this.#entry(serverId)
     entry.announcedPrmUrl = url
     if (entry.value?.prmUrl !== url.href) entry.expiresAt = 0
   }
 
+  /** Resolves every server (from the cache where fresh), then reports their state. */
+  async refreshedStatus (): Promise<ServerDiscoveryStatus[]> {
+    await Promise.allSettled([...this.#servers.keys()].map(async (id) => await this.resolve(id)))
+    return this.status()
+  }
+
   /** Per-server state for `GET /v1/servers`; never throws, never fetches. */
   status (): ServerDiscoveryStatus[] {
     return [...this.#servers.values()].map((server): ServerDiscoveryStatus => {
-      const base = { id: server.id, url: server.url.href }
-      if (server.scopes !== undefined) {
-        return { ...base, resource: null, scopes: [...server.scopes], scopeSource: 'config', status: 'ok' }
-      }
       const entry = this.#entries.get(server.id)
+      const value = entry?.value
       const row: ServerDiscoveryStatus = {
-        ...base,
-        resource: entry?.value?.resource ?? null,
-        scopes: [...(entry?.value?.scopes ?? [])],
-        scopeSource: 'prm',
-        status: entry?.value !== undefined ? 'ok' : entry?.error !== undefined ? 'error' : 'pending',
+        id: server.id,
+        url: server.url.href,
+        resource: value?.resource ?? null,
+        audience: value?.audience ?? (server.audience === undefined ? null : normalizeAudience(server.audience)),
+        scopes: [...(value?.scopes ?? server.scopes ?? [])],
+        scopeSource: server.scopes === undefined ? 'prm' : 'config',
+        status: value !== undefined ? 'ok' : entry?.failure !== undefined ? 'error' : 'pending',
       }
-      if (entry?.error !== undefined) row.error = entry.error
+      if (entry?.failure !== undefined) {
+        row.error = entry.failure.message
+        row.reason = entry.failure.reason
+      }
       return row
     })
-  }
-
-  /** Discovers every server once (at start), so `status()` has something to say; failures are only recorded. */
-  async warmUp (): Promise<void> {
-    await Promise.all([...this.#servers.keys()].map((id) => this.resolve(id).catch(() => {})))
-  }
-
-  #server (serverId: string): McpServerConfig {
-    const server = this.#servers.get(serverId)
-    if (server === undefined) throw errors.notFound(`Unknown MCP server '${serverId}'`)
-    return server
   }
 
   #entry (serverId: string): CacheEntry {
@@ -152,71 +179,80 @@ export class ScopeDiscovery {
     return entry
   }
 
-  /** One fetch per server at a time; a failure falls back to the last good value (stale-if-error). */
-  #refresh (server: McpServerConfig, entry: CacheEntry): Promise<ProtectedResourceDiscovery> {
-    entry.inFlight ??= this.#fetch(server, entry).finally(() => { delete entry.inFlight })
+  /** One refresh per server at a time; a failure falls back to the last good value (stale-if-error). */
+  /** `atStart`: a server not up yet when the relay starts is tried again by the first request, not after a back-off. */
+  #resolveFresh (server: McpServerConfig, prefetched?: { d?: ProtectedResourceDiscovery, err?: unknown }, atStart = false): Promise<ResolvedScopes> {
+    const entry = this.#entry(server.id)
+    entry.inFlight ??= this.#refresh(server, entry, prefetched, atStart).finally(() => { delete entry.inFlight })
     return entry.inFlight
   }
 
-  async #fetch (server: McpServerConfig, entry: CacheEntry): Promise<ProtectedResourceDiscovery> {
-    const discover = this.#options.discover ?? discoverProtectedResource
+  async #refresh (server: McpServerConfig, entry: CacheEntry, prefetched: { d?: ProtectedResourceDiscovery, err?: unknown } | undefined, atStart: boolean): Promise<ResolvedScopes> {
+    let failure: Failure
     try {
-      const value = await discover(server.url, {
-        fetcher: this.#options.fetcher,
-        authorityHost: this.#options.authorityHost,
-        allowedTenants: this.#options.allowedTenants,
-        ...(this.#options.allowedResources === undefined ? {} : { allowedResources: this.#options.allowedResources }),
-        resourceMetadataUrl: entry.announcedPrmUrl,
-      })
-      entry.value = value
-      entry.expiresAt = this.#now() + this.#ttlMs
-      delete entry.error
-      // An announced URL that did not work is not tried again on every refresh.
-      if (entry.announcedPrmUrl !== undefined && entry.announcedPrmUrl.href !== value.prmUrl) delete entry.announcedPrmUrl
-      this.#logger.info({ server: server.id, prmUrl: value.prmUrl, resource: value.resource, scopes: value.scopes }, 'scope discovery succeeded')
-      return value
-    } catch (err) {
-      const reason = err instanceof DiscoveryError ? err.message : 'internal error'
-      entry.error = reason
-      entry.expiresAt = this.#now() + this.#retryMs
-      if (entry.value !== undefined) {
-        this.#logger.warn({ server: server.id, reason, prmUrl: entry.value.prmUrl }, 'scope discovery failed; serving the last good value')
-        return entry.value
+      const value = server.scopes !== undefined ? configScopes(server.scopes) : toResolved(prefetched === undefined ? await this.#fetch(server) : unwrap(prefetched))
+      const refusal = await this.#bind(server, value)
+      if (refusal === undefined) {
+        entry.value = value
+        // Config scopes are re-bound on the same schedule, so their claim never lapses in a shared store.
+        entry.expiresAt = this.#now() + this.#ttlMs
+        delete entry.failure
+        if (entry.announcedPrmUrl !== undefined && entry.announcedPrmUrl.href !== value.prmUrl) delete entry.announcedPrmUrl
+        this.#logger.info({ server: server.id, prmUrl: value.prmUrl, audience: value.audience, scopes: value.scopes }, 'scope discovery succeeded')
+        return value
       }
-      this.#logger.warn({ server: server.id, reason, ...(err instanceof DiscoveryError ? {} : { err }) }, 'scope discovery failed')
-      throw err
+      failure = refusal
+      this.#logger.warn({ server: server.id, reason: refusal.reason, audience: value.audience, refusal: refusal.message }, 'audience binding refused')
+    } catch (err) {
+      failure = { reason: 'discovery_failed', message: err instanceof MetadataError || err instanceof BindingError ? err.message : 'internal error' }
+      this.#logger.warn({ server: server.id, reason: failure.reason, detail: failure.message, ...(err instanceof MetadataError || err instanceof BindingError ? {} : { err }) }, 'scope discovery failed')
     }
+    entry.failure = failure
+    entry.expiresAt = atStart && failure.reason === 'discovery_failed' ? 0 : this.#now() + this.#retryMs
+    if (entry.value !== undefined) return entry.value
+    throw toRelayError(server, failure)
   }
 
-  #failure (server: McpServerConfig, reason: string, cause?: unknown): Error {
-    return errors.badGateway(`Scope discovery for server '${server.id}' failed: ${reason}`, {
-      cause,
-      logFields: { server: server.id },
+  async #fetch (server: McpServerConfig): Promise<ProtectedResourceDiscovery> {
+    const discover = this.#o.discover ?? discoverProtectedResource
+    return await discover(server.url, {
+      fetcher: this.#o.fetcher,
+      authorityHost: this.#o.authorityHost,
+      allowedTenants: this.#o.allowedTenants,
+      resourceMetadataUrl: this.#entries.get(server.id)?.announcedPrmUrl,
     })
   }
+
+  /** The audience rules and the claim: `undefined` when the server may receive tokens for `value.audience`. */
+  async #bind (server: McpServerConfig, value: ResolvedScopes): Promise<AudienceRefusal | undefined> {
+    const pinnedAudience = server.audience === undefined ? undefined : normalizeAudience(server.audience)
+    if (pinnedAudience !== undefined && normalizeAudience(value.audience) !== pinnedAudience) {
+      return { reason: 'audience_refused', message: 'its scopes name another API than its pinned "audience"' }
+    }
+    const pinned = server.scopes !== undefined || server.audience !== undefined
+    return checkAudienceForm(value.audience, server.url, this.#o.audiencePolicy, pinned) ??
+      await this.#o.claims.claim(server, value.audience, { override: pinnedAudience !== undefined })
+  }
+}
+
+class BindingError extends Error {}
+
+function unwrap (prefetched: { d?: ProtectedResourceDiscovery, err?: unknown }): ProtectedResourceDiscovery {
+  if (prefetched.d !== undefined) return prefetched.d
+  throw prefetched.err
+}
+
+function configScopes (scopes: string[]): ResolvedScopes {
+  const audiences = new Set(scopes.map((scope) => normalizeAudience(scopeAudience(scope))))
+  if (audiences.size !== 1 || audiences.has('')) throw new BindingError('its configured "scopes" must all name one API (<App ID URI>/<scope>)')
+  return { scopes: [...scopes], source: 'config', audience: scopeAudience(scopes[0] as string) }
 }
 
 function toResolved (value: ProtectedResourceDiscovery): ResolvedScopes {
-  return { scopes: [...value.scopes], source: 'prm', resource: value.resource, prmUrl: value.prmUrl }
+  return { scopes: [...value.scopes], source: 'prm', audience: value.audience, resource: value.resource, prmUrl: value.prmUrl }
 }
 
-/** Wires ScopeDiscovery from the relay's settings; close() the returned fetcher on shutdown. */
-export function createScopeDiscovery (config: Config, deps: { logger?: DiscoveryLogger, now?: () => number, fetcher?: SafeFetcher, lookup?: LookupFn } = {}): { discovery: ScopeDiscovery, fetcher: SafeFetcher } {
-  const fetcher = deps.fetcher ?? createSafeFetcher({
-    allowInsecureLoopback: config.allowInsecureLoopback,
-    allowedHosts: config.discoveryAllowedHosts,
-    trustedCaPem: config.trustedCaPem,
-    ...(deps.lookup === undefined ? {} : { lookup: deps.lookup }),
-  })
-  const discovery = new ScopeDiscovery({
-    servers: config.mcpServers,
-    fetcher,
-    authorityHost: config.authorityHost,
-    allowedTenants: config.allowedTenants,
-    allowedResources: config.discoveryAllowedResources,
-    prmCacheTtlSec: config.prmCacheTtlSec,
-    ...(deps.logger === undefined ? {} : { logger: deps.logger }),
-    ...(deps.now === undefined ? {} : { now: deps.now }),
-  })
-  return { discovery, fetcher }
+function toRelayError (server: McpServerConfig, failure: Failure): RelayError {
+  const what = failure.reason === 'discovery_failed' ? 'Scope discovery' : 'Audience binding'
+  return relayError(failure.reason, `${what} for server "${server.id}" failed: ${failure.message}.`, { logFields: { server: server.id } })
 }

@@ -6,6 +6,8 @@ import { ClientAuthError, ClientAuthErrorCodes, type INetworkModule, type Networ
 export interface MsalNetworkOptions {
   /** Applies when MSAL gives no timeout (token requests); default 30 s. */
   timeoutMs?: number
+  /** Sees every answer's status and headers before its body is parsed (a 429 may not be JSON). */
+  observe?: (status: number, headers: Record<string, string>, body: unknown) => void
 }
 
 export function createMsalNetworkClient (fetch: typeof globalThis.fetch, options: MsalNetworkOptions = {}): INetworkModule {
@@ -29,13 +31,22 @@ export function createMsalNetworkClient (fetch: typeof globalThis.fetch, options
     }
     const headers: Record<string, string> = {}
     response.headers.forEach((value, name) => { headers[name.toLowerCase()] = value })
+    options.observe?.(response.status, headers, undefined)
     let body: T
     try {
       body = await response.json() as T
     } catch (err) {
-      throw new ClientAuthError(ClientAuthErrorCodes.tokenParsingError, correlationId,
-        `Failed to parse response (HTTP ${response.status}): ${err instanceof Error ? err.message : 'unknown'}`)
+      // Entra answers some 429s and 5xx in plain text ("Too Many Requests"): MSAL still needs an OAuth error
+      // to raise, and the status and Retry-After were already observed.
+      // https://learn.microsoft.com/en-us/entra/identity-platform/msal-error-handling-js#http-429
+      if (response.status >= 400) {
+        body = { error: response.status === 429 ? 'temporarily_unavailable' : 'server_error', error_description: `HTTP ${response.status} without a JSON body` } as T
+      } else {
+        throw new ClientAuthError(ClientAuthErrorCodes.tokenParsingError, correlationId,
+          `Failed to parse response (HTTP ${response.status}): ${err instanceof Error ? err.message : 'unknown'}`)
+      }
     }
+    options.observe?.(response.status, headers, body)
     return { headers, body, status: response.status }
   }
 

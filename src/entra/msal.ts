@@ -6,15 +6,12 @@ import {
   ConfidentialClientApplication,
   type Configuration,
   type ICachePlugin,
-  type INetworkModule,
-  type NetworkRequestOptions,
-  type NetworkResponse,
   LogLevel,
 } from '@azure/msal-node'
 import type { Logger } from 'pino'
-import type { ClientCredential, Config } from '../config.ts'
+import type { ClientCredential, Config } from '../config/index.ts'
 import type { FetchLike } from '../net/http-client.ts'
-import { errors } from '../errors.ts'
+import { temporarilyUnavailable } from '../errors.ts'
 import { createMsalNetworkClient } from './msal-network.ts'
 
 /** What one MSAL call saw on the wire: enough to map throttling and to log Entra's correlation id. */
@@ -55,18 +52,25 @@ export class MsalFactory {
     return await pending
   }
 
+  /** Fetches the metadata anew (readiness): a success replaces what every app object is handed. */
+  async probe (tenantId: string = this.#options.config.tenantId): Promise<void> {
+    const fresh = this.#fetchMetadata(tenantId)
+    await fresh
+    this.#metadataByTenant.set(tenantId, fresh)
+  }
+
   async #fetchMetadata (tenantId: string): Promise<string> {
     const url = `${this.authority(tenantId)}/v2.0/.well-known/openid-configuration`
     let response: Response
     try {
       response = await this.#options.fetch(url, { signal: AbortSignal.timeout(this.#options.config.entraTimeoutMs) })
     } catch (err) {
-      throw errors.temporarilyUnavailable(`Entra metadata for tenant ${tenantId} cannot be fetched.`, 5, { cause: err })
+      throw temporarilyUnavailable('entra_unavailable', `Entra metadata for tenant ${tenantId} cannot be fetched.`, 5, { cause: err })
     }
-    if (!response.ok) throw errors.temporarilyUnavailable(`Entra metadata for tenant ${tenantId} answered HTTP ${response.status}.`, 5)
-    const metadata = await response.json() as Record<string, unknown>
-    if (typeof metadata.token_endpoint !== 'string' || typeof metadata.issuer !== 'string') {
-      throw new Error(`Entra metadata for tenant ${tenantId} is incomplete`)
+    if (!response.ok) throw temporarilyUnavailable('entra_unavailable', `Entra metadata for tenant ${tenantId} answered HTTP ${response.status}.`, 5)
+    const metadata = await response.json().catch(() => undefined) as Record<string, unknown> | undefined
+    if (typeof metadata?.token_endpoint !== 'string' || typeof metadata.issuer !== 'string') {
+      throw temporarilyUnavailable('entra_unavailable', `Entra metadata for tenant ${tenantId} is incomplete.`, 5)
     }
     return JSON.stringify(metadata)
   }
@@ -78,7 +82,11 @@ export class MsalFactory {
   async client (options: { tenantId?: string, cachePlugin?: ICachePlugin, record?: EntraExchangeRecord } = {}): Promise<ConfidentialClientApplication> {
     const tenantId = options.tenantId ?? this.#options.config.tenantId
     const authorityMetadata = await this.authorityMetadata(tenantId)
-    const network = createMsalNetworkClient(this.#options.fetch, { timeoutMs: this.#options.config.entraTimeoutMs })
+    const record = options.record
+    const network = createMsalNetworkClient(this.#options.fetch, {
+      timeoutMs: this.#options.config.entraTimeoutMs,
+      ...(record === undefined ? {} : { observe: (status: number, headers: Record<string, string>, body: unknown) => recordExchange(record, status, headers, body) }),
+    })
     const logger = this.#options.logger
     return new ConfidentialClientApplication({
       auth: {
@@ -86,11 +94,14 @@ export class MsalFactory {
         authority: this.authority(tenantId),
         knownAuthorities: [this.#options.config.authorityHost.host],
         authorityMetadata,
+        // The relay handles claims challenges (it passes them to the caller and on to Entra), so it may
+        // declare CAE: https://learn.microsoft.com/en-us/entra/identity-platform/app-resilience-continuous-access-evaluation
+        clientCapabilities: ['cp1'],
         ...this.#credential,
       },
       ...(options.cachePlugin === undefined ? {} : { cache: { cachePlugin: options.cachePlugin } }),
       system: {
-        networkClient: options.record === undefined ? network : recordingNetworkClient(network, options.record),
+        networkClient: network,
         // Throttling and retries are the relay's decisions (503 + Retry-After to the caller).
         disableInternalRetries: true,
         loggerOptions: {
@@ -122,21 +133,12 @@ function credentialForMsal (credential: ClientCredential): Pick<Configuration['a
   }
 }
 
-function recordingNetworkClient (inner: INetworkModule, record: EntraExchangeRecord): INetworkModule {
-  const observe = <T>(response: NetworkResponse<T>): NetworkResponse<T> => {
-    record.status = response.status
-    const header = (name: string) => Object.entries(response.headers).find(([k]) => k.toLowerCase() === name)?.[1]
-    const retryAfter = Number(header('retry-after'))
-    if (Number.isFinite(retryAfter) && retryAfter >= 0) record.retryAfterSec = Math.ceil(retryAfter)
-    const body = response.body as { correlation_id?: unknown } | undefined
-    const correlationId = typeof body?.correlation_id === 'string' ? body.correlation_id : header('client-request-id')
-    if (correlationId !== undefined) record.correlationId = correlationId
-    return response
-  }
-  return {
-    sendGetRequestAsync: async <T>(url: string, options?: NetworkRequestOptions, timeout?: number) =>
-      observe(await inner.sendGetRequestAsync<T>(url, options, timeout)),
-    sendPostRequestAsync: async <T>(url: string, options?: NetworkRequestOptions) =>
-      observe(await inner.sendPostRequestAsync<T>(url, options)),
-  }
+/** Status, Retry-After and correlation id of Entra's answer, recorded before MSAL interprets it. */
+function recordExchange (record: EntraExchangeRecord, status: number, headers: Record<string, string>, body: unknown): void {
+  record.status = status
+  const retryAfter = Number(headers['retry-after'])
+  if (headers['retry-after'] !== undefined && Number.isFinite(retryAfter) && retryAfter >= 0) record.retryAfterSec = Math.ceil(retryAfter)
+  const correlationId = (body as { correlation_id?: unknown } | undefined)?.correlation_id
+  if (typeof correlationId === 'string') record.correlationId = correlationId
+  else if (record.correlationId === undefined && headers['client-request-id'] !== undefined) record.correlationId = headers['client-request-id']
 }

@@ -1,28 +1,24 @@
 // On-Behalf-Of exchange (DESIGN §6): the relay's own bounded cache in front of MSAL, single-flight per key.
-import { createHash } from 'node:crypto'
-import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
-import { mapEntraError, type LoginUrlBuilder } from './entra-errors.ts'
+import type { UserAssertion } from '../caller/user-assertion.ts'
+import { sha256b64url } from '../crypto/hash.ts'
+import type { OboCache, OboToken } from '../stores/obo-cache.ts'
+import { SingleFlight } from '../stores/single-flight.ts'
+import { mapEntraError } from './entra-errors.ts'
 import type { EntraExchangeRecord, MsalFactory } from './msal.ts'
-import type { UserAssertion } from './user-assertion.ts'
 
-export interface DownstreamToken {
-  accessToken: string
-  /** Epoch ms at which Entra says the token expires. */
-  expiresAt: number
-}
+export type { OboToken } from '../stores/obo-cache.ts'
 
-export interface OboResult extends DownstreamToken {
+export interface OboResult extends OboToken {
   cache: 'hit' | 'miss' | 'coalesced'
 }
 
 export interface OboOptions {
   msal: MsalFactory
+  cache: OboCache
   logger: Logger
-  maxEntries: number
   /** Cached tokens are dropped this long before they expire. */
   refreshSkewSec?: number
-  loginUrl: LoginUrlBuilder
   now?: () => number
 }
 
@@ -36,59 +32,56 @@ export interface ExchangeOptions {
 }
 
 export class OboService {
-  readonly #options: OboOptions
-  readonly #cache: LRUCache<string, DownstreamToken>
-  readonly #inFlight = new Map<string, Promise<DownstreamToken>>()
+  readonly #o: OboOptions
+  readonly #flights = new SingleFlight<OboToken>()
   readonly #now: () => number
   readonly #skewMs: number
 
   constructor (options: OboOptions) {
-    this.#options = options
+    this.#o = options
     this.#now = options.now ?? Date.now
     this.#skewMs = (options.refreshSkewSec ?? 300) * 1000
-    this.#cache = new LRUCache({ max: options.maxEntries })
   }
 
   /** The cache key: a hash of the assertion (never the token itself) + sorted scopes (+ claims). */
-  static cacheKey (assertion: string, scopes: string[], claims?: string): string {
-    const h = createHash('sha256').update(assertion).digest('base64url')
-    const c = claims === undefined ? '' : `|${createHash('sha256').update(claims).digest('base64url')}`
-    return `${h}|${[...scopes].sort().join(' ')}${c}`
+  static cacheKey (assertion: string, scopes: readonly string[], claims?: string): string {
+    const c = claims === undefined ? '' : `|${sha256b64url(claims)}`
+    return `${sha256b64url(assertion)}|${[...scopes].sort().join(' ')}${c}`
   }
 
+  /** Cached tokens (in this process, for the memory cache). */
   get size (): number {
-    return this.#cache.size
+    return this.#o.cache.size
   }
 
   async exchange (user: UserAssertion, scopes: string[], options: ExchangeOptions = {}): Promise<OboResult> {
     const key = OboService.cacheKey(user.token, scopes, options.claims)
-    const logBase = { tid: user.tid, oid: user.oid, scopes: scopes.join(' ') }
     if (options.forceRefresh === true) {
-      this.#cache.delete(key)
+      await this.#o.cache.delete(key)
     } else {
-      const cached = this.#cache.get(key)
+      const cached = await this.#o.cache.get(key)
       if (cached !== undefined && cached.expiresAt - this.#skewMs > this.#now()) {
-        this.#options.logger.debug({ ...logBase, cache: 'hit' }, 'obo')
+        this.#o.logger.debug({ tid: user.tid, oid: user.oid, scopes: scopes.join(' '), cache: 'hit' }, 'obo')
         return { ...cached, cache: 'hit' }
       }
     }
-    const pending = this.#inFlight.get(key)
-    if (pending !== undefined) return { ...(await pending), cache: 'coalesced' }
-
-    const exchange = this.#exchangeWithEntra(user, scopes, options).finally(() => this.#inFlight.delete(key))
-    this.#inFlight.set(key, exchange)
-    const token = await exchange
-    const ttlMs = token.expiresAt - this.#skewMs - this.#now()
-    if (ttlMs > 0) this.#cache.set(key, token, { ttl: ttlMs })
-    return { ...token, cache: 'miss' }
+    const joined = this.#flights.has(key)
+    const token = await this.#flights.run(key, async () => {
+      const fresh = await this.#exchangeWithEntra(user, scopes, options)
+      // Cached before the flight lands, so nobody arriving after it starts another exchange.
+      const ttlMs = fresh.expiresAt - this.#skewMs - this.#now()
+      if (ttlMs > 0) await this.#o.cache.set(key, fresh, ttlMs)
+      return fresh
+    })
+    return { ...token, cache: joined ? 'coalesced' : 'miss' }
   }
 
-  async #exchangeWithEntra (user: UserAssertion, scopes: string[], options: ExchangeOptions): Promise<DownstreamToken> {
+  async #exchangeWithEntra (user: UserAssertion, scopes: string[], options: ExchangeOptions): Promise<OboToken> {
     const record: EntraExchangeRecord = {}
     const started = performance.now()
     const logBase = { tid: user.tid, oid: user.oid, scopes: scopes.join(' '), cache: 'miss' }
     try {
-      const client = await this.#options.msal.client({ tenantId: user.tid, record })
+      const client = await this.#o.msal.client({ tenantId: user.tid, record })
       const result = await client.acquireTokenOnBehalfOf({
         oboAssertion: user.token,
         scopes,
@@ -97,11 +90,11 @@ export class OboService {
       if (result === null || result.accessToken === '' || result.expiresOn === null) {
         throw new Error('MSAL returned no token')
       }
-      this.#options.logger.info({ ...logBase, correlationId: record.correlationId, ms: Math.round(performance.now() - started) }, 'obo exchange')
+      this.#o.logger.info({ ...logBase, correlationId: record.correlationId, ms: Math.round(performance.now() - started) }, 'obo exchange')
       return { accessToken: result.accessToken, expiresAt: result.expiresOn.getTime() }
     } catch (err) {
-      const mapped = mapEntraError(err, { record, loginUrl: this.#options.loginUrl, scopes, what: `the token for ${options.target ?? 'the MCP server'}` })
-      this.#options.logger.warn({ ...logBase, ...mapped.logFields, status: mapped.statusCode, error: mapped.code }, 'obo exchange failed')
+      const mapped = mapEntraError(err, { record, scopes, tenantId: user.tid, what: `the token for ${options.target ?? 'the MCP server'}` })
+      this.#o.logger.warn({ ...logBase, ...mapped.logFields, status: mapped.statusCode, reason: mapped.reason }, 'obo exchange failed')
       throw mapped
     }
   }

@@ -1,27 +1,21 @@
-// MCP SDK clients pooled per (user, server): bounded, evicted when idle, rebuilt on a new token or a dead session.
-import { createHash } from 'node:crypto'
+// MCP SDK clients pooled per (user, server, token): bounded, evicted when idle, and every exchange — opening
+// the session included — runs inside a DownstreamCall (deadline, caller's abort, byte cap).
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
-import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { ToolListChangedNotificationSchema, type Tool } from '@modelcontextprotocol/sdk/types.js'
 import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
+import { sha256b64url } from '../crypto/hash.ts'
+import { createDownstreamFetch, DownstreamAbort, DownstreamCall } from '../downstream/call.ts'
+import { classifyDownstreamFailure, isClientDead } from '../downstream/policy.ts'
 import type { FetchLike } from '../net/http-client.ts'
-
-/** What the downstream said in its last 401/403 `WWW-Authenticate`, kept per client. */
-export interface DownstreamChallenge {
-  status: number
-  wwwAuthenticate: string | undefined
-}
 
 export interface PooledClient {
   client: Client
   transport: StreamableHTTPClientTransport
-  /** The downstream token this client's transport sends; a new token means a new client. */
-  accessToken: string
-  lastChallenge: DownstreamChallenge | undefined
-  /** tools/list result (all pages), refreshed on `notifications/tools/list_changed`. */
+  /** tools/list result (all pages), dropped on `notifications/tools/list_changed`. */
   tools: Tool[] | undefined
-  /** Operations using this client now; an evicted client is closed only when this reaches 0. */
+  /** Operations using this client now; a retired client is closed only when this reaches 0. */
   inFlight: number
   retired: boolean
   /** The transport closed (the SDK's onclose), as opposed to a server answering with error -32000. */
@@ -35,11 +29,15 @@ export interface ClientPoolOptions {
   /** Clients one user may hold for one server (one per token); older ones retire, so no user fills the pool. */
   maxClientsPerKey?: number
   idleTimeoutMs?: number
+  /** Bounds the DELETE that ends a retired client's session. */
+  closeTimeoutMs?: number
+  maxResponseBytes: number
   clientInfo?: { name: string, version: string }
 }
 
 export class McpClientPool {
   readonly #o: ClientPoolOptions
+  readonly #fetch: FetchLike
   readonly #clients: LRUCache<string, PooledClient>
   readonly #connecting = new Map<string, Promise<PooledClient>>()
   /** Clients being closed, so close() can wait for their sessions to end. */
@@ -47,16 +45,14 @@ export class McpClientPool {
 
   constructor (options: ClientPoolOptions) {
     this.#o = options
+    this.#fetch = createDownstreamFetch(options.fetch, { refuseStandaloneGet: true })
     this.#clients = new LRUCache({
       max: options.maxClients ?? 1000,
       ttl: options.idleTimeoutMs ?? 5 * 60_000,
       updateAgeOnGet: true,
       // Idle clients are closed when their time is up, not when the pool is next touched.
       ttlAutopurge: true,
-      dispose: (entry) => {
-        entry.retired = true
-        if (entry.inFlight === 0) this.#close(entry)
-      },
+      dispose: (entry) => this.#retire(entry),
     })
   }
 
@@ -65,36 +61,46 @@ export class McpClientPool {
   }
 
   /**
-   * Runs `operation` with a connected client for this user and server holding `accessToken`. Clients are
-   * keyed by token too, so a caller with another token never swaps the client under a running call.
+   * Runs `operation` inside `call` with a connected client for this user and server holding `accessToken`.
+   * Clients are keyed by token too, so a caller with another token never swaps the client under a running call.
    */
-  async use<T> (poolKey: string, url: URL, accessToken: string, operation: (entry: PooledClient) => Promise<T>): Promise<T> {
-    const key = `${poolKey}|${createHash('sha256').update(accessToken).digest('base64url').slice(0, 22)}`
-    let entry = this.#clients.get(key)
-    if (entry === undefined) {
-      let connecting = this.#connecting.get(key)
-      if (connecting === undefined) {
-        connecting = this.#connect(url, accessToken).finally(() => this.#connecting.delete(key))
-        this.#connecting.set(key, connecting)
-        entry = await connecting
-        this.#clients.set(key, entry)
-        this.#retireBeyondLimit(poolKey, key)
-      } else {
-        entry = await connecting
+  async use<T> (poolKey: string, url: URL, accessToken: string, call: DownstreamCall, operation: (entry: PooledClient) => Promise<T>): Promise<T> {
+    const key = `${poolKey}|${sha256b64url(accessToken).slice(0, 22)}`
+    return await call.run(async () => {
+      const entry = this.#clients.get(key) ?? await this.#connected(key, poolKey, url, accessToken, call)
+      entry.inFlight++
+      try {
+        return await operation(entry)
+      } catch (err) {
+        if (isClientDead(classifyDownstreamFailure(err, call, entry.closed))) {
+          // Only this entry: a newer client may already stand under the same key (delete → dispose → retire).
+          if (this.#clients.peek(key) === entry) this.#clients.delete(key)
+          else this.#retire(entry)
+        }
+        throw err
+      } finally {
+        entry.inFlight--
+        if (entry.retired && entry.inFlight === 0) this.#close(entry)
+      }
+    })
+  }
+
+  /** One connect per key at a time; a waiter whose leader was cut short (not by the waiter) connects itself. */
+  async #connected (key: string, poolKey: string, url: URL, accessToken: string, call: DownstreamCall): Promise<PooledClient> {
+    const pending = this.#connecting.get(key)
+    if (pending !== undefined) {
+      try {
+        return await pending
+      } catch (err) {
+        if (!(err instanceof DownstreamAbort) || call.signal.aborted) throw err
       }
     }
-    entry.inFlight++
-    try {
-      return await operation(entry)
-    } catch (err) {
-      // A refused token or a lost session: this client is done; the caller may retry with a new one.
-      // Only this entry: a newer client may already stand under the same key.
-      if (isFatalForClient(err, entry) && this.#clients.peek(key) === entry) this.#clients.delete(key)
-      throw err
-    } finally {
-      entry.inFlight--
-      if (entry.retired && entry.inFlight === 0) this.#close(entry)
-    }
+    const connecting = this.#connect(url, accessToken, call).finally(() => { if (this.#connecting.get(key) === connecting) this.#connecting.delete(key) })
+    this.#connecting.set(key, connecting)
+    const entry = await connecting
+    this.#clients.set(key, entry)
+    this.#retireBeyondLimit(poolKey, key)
+    return entry
   }
 
   /** Keeps this user's newest clients for this server; the rest close once idle (dispose → retire). */
@@ -106,8 +112,15 @@ export class McpClientPool {
     for (const stale of siblings.slice(limit - 1)) this.#clients.delete(stale)
   }
 
+  #retire (entry: PooledClient): void {
+    if (entry.retired) return
+    entry.retired = true
+    if (entry.inFlight === 0) this.#close(entry)
+  }
+
   #close (entry: PooledClient): void {
-    const closing = closeQuietly(entry).finally(() => this.#closing.delete(closing))
+    if (entry.closed) return
+    const closing = this.#endSession(entry).finally(() => this.#closing.delete(closing))
     this.#closing.add(closing)
   }
 
@@ -116,48 +129,36 @@ export class McpClientPool {
     await Promise.all(this.#closing)
   }
 
-  async #connect (url: URL, accessToken: string): Promise<PooledClient> {
-    const entry = { accessToken, lastChallenge: undefined, tools: undefined, inFlight: 0, retired: false, closed: false } as Partial<PooledClient> as PooledClient
-    const fetchWithChallenge: FetchLike = async (input, init) => {
-      const response = await this.#o.fetch(input, init)
-      if (response.status === 401 || response.status === 403) {
-        entry.lastChallenge = { status: response.status, wwwAuthenticate: response.headers.get('www-authenticate') ?? undefined }
-      }
-      return response
-    }
+  async #connect (url: URL, accessToken: string, call: DownstreamCall): Promise<PooledClient> {
     const transport = new StreamableHTTPClientTransport(url, {
-      fetch: fetchWithChallenge,
+      fetch: this.#fetch,
       requestInit: { headers: { authorization: `Bearer ${accessToken}` } },
     })
     const client = new Client(this.#o.clientInfo ?? { name: 'obo-relay', version: '0.1.0' })
+    const entry: PooledClient = { client, transport, tools: undefined, inFlight: 0, retired: false, closed: false }
     client.setNotificationHandler(ToolListChangedNotificationSchema, async () => { entry.tools = undefined })
     client.onclose = () => { entry.closed = true }
-    entry.client = client
-    entry.transport = transport
+    // Stream errors reach the pending request through the call's abort; nothing else to do with them here.
+    client.onerror = () => {}
     try {
-      await client.connect(transport)
+      await client.connect(transport, { signal: call.signal, timeout: call.timeoutMs + 1000 })
     } catch (err) {
       await client.close().catch(() => {})
-      // Non-enumerable: the entry holds the downstream token and must never reach a log serializer.
-      if (typeof err === 'object' && err !== null) Object.defineProperty(err, 'pooledClient', { value: entry, enumerable: false })
       throw err
     }
     return entry
   }
-}
 
-/** HTTP 401/403/404 from the MCP endpoint, or a transport that closed: the client cannot be used again. */
-function isFatalForClient (err: unknown, entry: PooledClient): boolean {
-  const code = (err as { code?: unknown }).code
-  return (err instanceof StreamableHTTPError && (code === 401 || code === 403 || code === 404)) || entry.closed
-}
-
-/** Ends the downstream session (DELETE, so the server can free it) and closes the client. */
-async function closeQuietly (entry: PooledClient): Promise<void> {
-  try {
-    await entry.transport.terminateSession()
-  } catch {
-    // The session may already be gone downstream, or the token expired; the server will time it out.
+  /** Ends the downstream session (DELETE, bounded, so the server can free it) and closes the client. */
+  async #endSession (entry: PooledClient): Promise<void> {
+    const call = new DownstreamCall({ timeoutMs: this.#o.closeTimeoutMs ?? 5_000, maxResponseBytes: 64 * 1024 })
+    try {
+      await call.run(async () => { await entry.transport.terminateSession() })
+    } catch {
+      // The session may already be gone downstream, or the token expired; the server will time it out.
+    } finally {
+      call.dispose()
+    }
+    await entry.client.close().catch(() => {})
   }
-  await entry.client.close().catch(() => {})
 }

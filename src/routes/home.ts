@@ -1,13 +1,15 @@
 // A page for a signed-in person: identity, servers and status, tools, a form to call one.
 import type {} from '@fastify/swagger'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import type { Authenticator } from '../auth/authenticate.ts'
 import { RelayError } from '../errors.ts'
-import type { ServerDiscoveryStatus } from '../discovery/scope-discovery.ts'
+import type { ScopeDiscovery } from '../discovery/scope-discovery.ts'
+import type { Caller } from '../http/auth.ts'
+import { PAGE_CSP } from '../http/security-headers.ts'
 
 export interface HomeRoutesOptions {
-  authenticate: Authenticator
-  serverStatus: () => Promise<ServerDiscoveryStatus[]>
+  /** The browser session, if there is one: the page shows a sign-in link instead of refusing. */
+  browserCaller: (request: FastifyRequest) => Promise<Caller | undefined>
+  discovery: ScopeDiscovery
 }
 
 const escapeHtml = (value: unknown): string => String(value ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
@@ -59,24 +61,26 @@ for (const s of servers) loadTools(s)
 `
 
 export async function homeRoutes (app: FastifyInstance, o: HomeRoutesOptions): Promise<void> {
-  const csp = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-  app.get('/assets/home.js', { schema: { hide: true } }, async (_request, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(SCRIPT))
-  app.get('/assets/home.css', { schema: { hide: true } }, async (_request, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'no-cache').send(STYLE))
+  const config = { auth: 'public' } as const
+  app.get('/assets/home.js', { config, schema: { hide: true } }, async (_request, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(SCRIPT))
+  app.get('/assets/home.css', { config, schema: { hide: true } }, async (_request, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'no-cache').send(STYLE))
 
-  app.get('/', { schema: { hide: true } }, async (request: FastifyRequest, reply) => {
-    reply.header('content-security-policy', csp).header('x-content-type-options', 'nosniff').header('referrer-policy', 'same-origin').header('cache-control', 'no-store')
+  // Public: it shows a sign-in link to a visitor. Only the browser session signs a person in here.
+  app.get('/', { config, schema: { hide: true } }, async (request: FastifyRequest, reply) => {
+    reply.header('content-security-policy', PAGE_CSP).header('cache-control', 'no-store')
     reply.type('text/html; charset=utf-8')
-    let user
+    let caller: Caller | undefined
     try {
-      // Only the browser session signs a person in here; a bearer header is for API clients.
-      if (request.headers.authorization !== undefined) throw new RelayError(401, 'invalid_token', 'bearer')
-      user = await o.authenticate(request)
+      caller = await o.browserCaller(request)
     } catch (err) {
       if (!(err instanceof RelayError) || err.statusCode >= 500) throw err
+    }
+    if (caller === undefined) {
       return page('obo-relay', `<h1>obo-relay</h1><p>Lets AI agents act for you against MCP servers protected by Microsoft Entra ID.</p>
 <p><a id="sign-in" href="/auth/login?return_to=/">Sign in with Microsoft Entra ID</a></p>`)
     }
-    const servers = await o.serverStatus()
+    const user = caller.user
+    const servers = await o.discovery.refreshedStatus()
     const rows = servers.map((s) => `<tr><td><code>${escapeHtml(s.id)}</code><br><small>${escapeHtml(s.url)}</small></td>
 <td class="${s.status === 'ok' ? 'ok' : 'error'}">${escapeHtml(s.status)}${s.error === undefined ? '' : `: ${escapeHtml(s.error)}`}<br><small>${escapeHtml(s.scopes.join(' '))} (${escapeHtml(s.scopeSource)})</small></td>
 <td id="tools-${escapeHtml(s.id)}">loading…</td></tr>`).join('')

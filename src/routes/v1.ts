@@ -1,20 +1,22 @@
-// The REST API (DESIGN §2): who am I, which servers, their tools, call one.
+// The REST API (DESIGN §2): who am I, which servers, their tools, call one. Every route is `auth: 'caller'`.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { Authenticator } from '../auth/authenticate.ts'
+import type { ScopeDiscovery } from '../discovery/scope-discovery.ts'
+import type { ServerRegistry } from '../downstream/registry.ts'
+import { callerOf } from '../http/auth.ts'
 import type { ToolService } from '../mcp/tool-service.ts'
-import type { ServerDiscoveryStatus } from '../discovery/scope-discovery.ts'
-import { errorResponseSchema } from './schemas.ts'
+import { errorResponses } from './schemas.ts'
 
 export interface V1RoutesOptions {
-  authenticate: Authenticator
+  registry: ServerRegistry
+  discovery: ScopeDiscovery
   tools: ToolService
-  serverStatus: () => Promise<ServerDiscoveryStatus[]>
 }
 
 const serverParam = { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' }
+/** MCP tool names: 1–128 characters (2025-11-25 server/tools "Tool names"). */
 const toolParam = { type: 'string', minLength: 1, maxLength: 128 }
-const errorResponses = { 400: errorResponseSchema, 401: errorResponseSchema, 403: errorResponseSchema, 404: errorResponseSchema, 502: errorResponseSchema, 503: errorResponseSchema, 504: errorResponseSchema }
 const security = [{ entraBearer: [] }, { session: [] }]
+const config = { auth: 'caller' } as const
 
 /** Aborts downstream work when the caller goes away before the answer is sent. */
 function disconnectSignal (reply: FastifyReply): AbortSignal {
@@ -25,6 +27,7 @@ function disconnectSignal (reply: FastifyReply): AbortSignal {
 
 export async function v1Routes (app: FastifyInstance, o: V1RoutesOptions): Promise<void> {
   app.get('/v1/me', {
+    config,
     schema: {
       tags: ['identity'],
       summary: 'Who the caller is',
@@ -39,14 +42,15 @@ export async function v1Routes (app: FastifyInstance, o: V1RoutesOptions): Promi
       },
     },
   }, async (request) => {
-    const user = await o.authenticate(request)
+    const { user } = callerOf(request)
     return { tid: user.tid, oid: user.oid, name: user.name ?? null, upn: user.upn ?? null, mode: user.mode }
   })
 
   app.get('/v1/servers', {
+    config,
     schema: {
       tags: ['servers'],
-      summary: 'Configured MCP servers and their scope discovery status',
+      summary: 'Configured MCP servers, their scope discovery and audience binding',
       security,
       response: {
         200: {
@@ -62,10 +66,12 @@ export async function v1Routes (app: FastifyInstance, o: V1RoutesOptions): Promi
                   id: { type: 'string' },
                   url: { type: 'string' },
                   resource: { type: ['string', 'null'] },
+                  audience: { type: ['string', 'null'], description: 'the API whose tokens this server receives' },
                   scopes: { type: 'array', items: { type: 'string' } },
-                  scopeSource: { type: ['string', 'null'], enum: ['prm', 'config', null] },
+                  scopeSource: { type: 'string', enum: ['prm', 'config'] },
                   status: { type: 'string', enum: ['ok', 'error', 'pending'] },
                   error: { type: 'string' },
+                  reason: { type: 'string' },
                 },
               },
             },
@@ -74,12 +80,12 @@ export async function v1Routes (app: FastifyInstance, o: V1RoutesOptions): Promi
         ...errorResponses,
       },
     },
-  }, async (request) => {
-    await o.authenticate(request)
-    return { servers: await o.serverStatus() }
+  }, async () => {
+    return { servers: await o.discovery.refreshedStatus() }
   })
 
   app.get('/v1/servers/:server/tools', {
+    config,
     schema: {
       tags: ['tools'],
       summary: "The server's tools for this user (tools/list, all pages)",
@@ -91,12 +97,13 @@ export async function v1Routes (app: FastifyInstance, o: V1RoutesOptions): Promi
       },
     },
   }, async (request: FastifyRequest<{ Params: { server: string } }>, reply) => {
-    const user = await o.authenticate(request)
-    o.tools.server(request.params.server)
+    const { user } = callerOf(request)
+    o.registry.get(request.params.server)
     return { tools: await o.tools.listTools(user, request.params.server, disconnectSignal(reply)) }
   })
 
   app.post('/v1/servers/:server/tools/:tool', {
+    config,
     schema: {
       tags: ['tools'],
       summary: 'Call a tool; the answer is the MCP CallToolResult (a tool error is 200 with isError: true)',
@@ -110,13 +117,11 @@ export async function v1Routes (app: FastifyInstance, o: V1RoutesOptions): Promi
       response: {
         200: { type: 'object', additionalProperties: true, properties: { content: { type: 'array' }, isError: { type: 'boolean' } } },
         ...errorResponses,
-        413: errorResponseSchema,
-        415: errorResponseSchema,
       },
     },
   }, async (request: FastifyRequest<{ Params: { server: string, tool: string }, Body: { arguments?: Record<string, unknown> } | undefined }>, reply) => {
-    const user = await o.authenticate(request)
-    o.tools.server(request.params.server)
+    const { user } = callerOf(request)
+    o.registry.get(request.params.server)
     return await o.tools.callTool(user, request.params.server, request.params.tool, request.body?.arguments ?? {}, disconnectSignal(reply))
   })
 }

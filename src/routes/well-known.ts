@@ -1,19 +1,26 @@
 // The relay's own Protected Resource Metadata (RFC 9728), so a client that meets a 401 can find out how to get a token.
 import type {} from '@fastify/swagger'
 import type { FastifyInstance } from 'fastify'
-import { errors } from '../errors.ts'
 
 export interface WellKnownOptions {
   publicUrl: URL
   /** Entra issuers whose tokens the relay accepts (mode A). */
   authorizationServers: string[]
   relayScope: string
-  serverIds: string[]
 }
+
+/** The resources the relay protects, by path prefix: each has its own PRM (RFC 9728 §3.1 path insertion). */
+export const PROTECTED_PREFIXES = ['/v1'] as const
 
 /** The PRM URL for a resource path, by RFC 9728 §3.1 path insertion. */
 export function resourceMetadataUrl (publicUrl: URL, resourcePath = ''): string {
   return new URL(`/.well-known/oauth-protected-resource${resourcePath}`, publicUrl).href
+}
+
+/** The PRM URL of the resource a request path addresses (the relay's root PRM for anything else). */
+export function resourceMetadataUrlFor (publicUrl: URL, path: string): string {
+  const prefix = PROTECTED_PREFIXES.find((p) => path === p || path.startsWith(`${p}/`))
+  return resourceMetadataUrl(publicUrl, prefix ?? '')
 }
 
 export async function wellKnownRoutes (app: FastifyInstance, o: WellKnownOptions): Promise<void> {
@@ -26,23 +33,11 @@ export async function wellKnownRoutes (app: FastifyInstance, o: WellKnownOptions
     resource_name: 'obo-relay',
     resource_documentation: `${origin}/docs`,
   })
-  const schema = { hide: true }
-  app.get('/.well-known/oauth-protected-resource', { schema }, async (_request, reply) => {
-    reply.header('cache-control', 'public, max-age=3600')
-    return document(origin)
-  })
-  app.get('/.well-known/oauth-protected-resource/v1', { schema }, async (_request, reply) => {
-    reply.header('cache-control', 'public, max-age=3600')
-    return document(`${origin}/v1`)
-  })
-  app.get('/.well-known/oauth-protected-resource/mcp', { schema }, async (_request, reply) => {
-    reply.header('cache-control', 'public, max-age=3600')
-    return document(`${origin}/mcp`)
-  })
-  app.get('/.well-known/oauth-protected-resource/mcp/:server', { schema }, async (request, reply) => {
-    const { server } = request.params as { server: string }
-    if (!o.serverIds.includes(server)) throw errors.notFound(`No MCP server "${server}" is configured.`)
-    reply.header('cache-control', 'public, max-age=3600')
-    return document(`${origin}/mcp/${server}`)
-  })
+  const options = { config: { auth: 'public' }, schema: { hide: true } } as const
+  for (const path of ['', ...PROTECTED_PREFIXES]) {
+    app.get(`/.well-known/oauth-protected-resource${path}`, options, async (_request, reply) => {
+      reply.header('cache-control', 'public, max-age=3600')
+      return document(`${origin}${path}`)
+    })
+  }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { safeReturnTo } from '../../src/auth/login-routes.ts'
+import { safeReturnTo } from '../../src/routes/auth.ts'
 
 const relay = new URL('https://relay.example')
 

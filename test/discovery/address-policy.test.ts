@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { classifyAddress, isAddressAllowed, isLoopbackHostname } from '../../src/discovery/address-policy.ts'
+import { classifyAddress, isAddressAllowed, isLoopbackHostname } from '../../src/net/address-policy.ts'
 
 describe('classifyAddress', () => {
   it.each([
@@ -32,6 +32,10 @@ describe('classifyAddress', () => {
     ['::ffff:169.254.169.254', 'link-local'],
     ['0:0:0:0:0:ffff:a00:5', 'private'],
     ['::ffff:8.8.8.8', 'public'],
+    // IPv4-translated (::ffff:0:0/96, RFC 2765): classified by the embedded address, not as public IPv6.
+    ['::ffff:0:169.254.169.254', 'link-local'],
+    ['::ffff:0:a00:5', 'private'],
+    ['::ffff:0:127.0.0.1', 'loopback'],
     ['::10.0.0.5', 'private'],
     ['64:ff9b::a9fe:a9fe', 'link-local'],
     ['2002:0a00:0005::1', 'private'],

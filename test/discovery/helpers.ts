@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import { connect, type AddressInfo, type Socket } from 'node:net'
-import type { LookupFn, ResolvedAddress, TcpConnector } from '../../src/discovery/safe-fetch.ts'
+import type { LookupFn, ResolvedAddress, TcpConnector } from '../../src/net/safe-fetch.ts'
 
 export const TENANT = '11111111-1111-1111-1111-111111111111'
 export const AUTHORITY_HOST = new URL('https://login.microsoftonline.com')

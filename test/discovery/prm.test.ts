@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { DiscoveryError } from '../../src/discovery/discovery-error.ts'
+import { MetadataError } from '../../src/net/metadata-error.ts'
 import {
   discoverProtectedResource, isResourceOf, protectedResourceMetadataUrls, scopesToRequest, validateProtectedResourceMetadata,
 } from '../../src/discovery/prm.ts'
-import { createSafeFetcher, type SafeFetcher } from '../../src/discovery/safe-fetch.ts'
+import { createSafeFetcher, type SafeFetcher } from '../../src/net/safe-fetch.ts'
 import { ISSUER, ISSUER_POLICY, TENANT, prmDocument, sendJson, startServer, type Handler, type TestServer } from './helpers.ts'
 
 const WELL_KNOWN = '/.well-known/oauth-protected-resource'
@@ -12,7 +12,7 @@ let fetcher: SafeFetcher
 
 beforeEach(async () => {
   target = await startServer((_req, res) => sendJson(res, 404, { error: 'not_found' }))
-  fetcher = createSafeFetcher({ allowInsecureLoopback: true, allowedHosts: [] })
+  fetcher = createSafeFetcher({ allowInsecureLoopback: true, loopbackOrigins: [`127.0.0.1:${target.port}`], allowedHosts: [] })
 })
 afterEach(async () => {
   await fetcher.close()
@@ -32,10 +32,10 @@ function serve (routes: Record<string, unknown>, onPost?: Handler): void {
 const discover = (path = '/mcp'): ReturnType<typeof discoverProtectedResource> =>
   discoverProtectedResource(new URL(`${target.origin}${path}`), { fetcher, ...ISSUER_POLICY })
 
-async function refusal (promise: Promise<unknown>): Promise<DiscoveryError> {
+async function refusal (promise: Promise<unknown>): Promise<MetadataError> {
   const err = await promise.then(() => undefined, (e: unknown) => e)
-  expect(err).toBeInstanceOf(DiscoveryError)
-  return err as DiscoveryError
+  expect(err).toBeInstanceOf(MetadataError)
+  return err as MetadataError
 }
 
 describe('discoverProtectedResource: where the metadata is', () => {
@@ -45,6 +45,7 @@ describe('discoverProtectedResource: where the metadata is', () => {
     expect(found).toEqual({
       resource: `${target.origin}/mcp`,
       scopes: ['api://notes-mcp/user_impersonation'],
+      audience: 'api://notes-mcp',
       prmUrl: `${target.origin}${WELL_KNOWN}/mcp`,
       authorizationServers: [ISSUER],
     })
@@ -110,12 +111,12 @@ describe('discoverProtectedResource: what it accepts', () => {
   }
 
   it('refuses a resource that is another server', async () => {
-    expect(await refuse(prmDocument(`${target.origin}/other`))).toMatch(/does not match the server URL/)
-    expect(await refuse(prmDocument(`http://localhost:${target.port}/mcp`))).toMatch(/does not match/)
+    expect(await refuse(prmDocument(`${target.origin}/other`))).toMatch(/does not name the server/)
+    expect(await refuse(prmDocument(`http://localhost:${target.port}/mcp`))).toMatch(/does not name the server/)
   })
 
   it('refuses a prefix that is not on a path-segment boundary', async () => {
-    expect(await refuse(prmDocument(`${target.origin}/mcp`), '/mcpx')).toMatch(/does not match/)
+    expect(await refuse(prmDocument(`${target.origin}/mcp`), '/mcpx')).toMatch(/does not name the server/)
   })
 
   it('accepts a same-origin ancestor on a segment boundary', async () => {
@@ -125,7 +126,8 @@ describe('discoverProtectedResource: what it accepts', () => {
 
   it('refuses a foreign authorization server', async () => {
     const message = await refuse(prmDocument(`${target.origin}/mcp`, { authorization_servers: [ISSUER, 'https://evil.example/x/v2.0'] }))
-    expect(message).toBe('authorization server "https://evil.example/x/v2.0" is not an allowed Entra issuer')
+    expect(message).toBe('the path-insertion PRM "authorization_servers" names an issuer that is not an allowed Entra tenant')
+    expect(message).not.toContain('evil')
   })
 
   it.each([
@@ -135,7 +137,7 @@ describe('discoverProtectedResource: what it accepts', () => {
     `https://login.microsoftonline.com.evil.example/${TENANT}/v2.0`,
     `http://login.microsoftonline.com/${TENANT}/v2.0`,
   ])('refuses issuer %s', async (issuer) => {
-    expect(await refuse(prmDocument(`${target.origin}/mcp`, { authorization_servers: [issuer] }))).toMatch(/not an allowed Entra issuer/)
+    expect(await refuse(prmDocument(`${target.origin}/mcp`, { authorization_servers: [issuer] }))).toMatch(/not an allowed Entra tenant/)
   })
 
   it('tolerates one trailing slash on the issuer', () => {
@@ -144,7 +146,7 @@ describe('discoverProtectedResource: what it accepts', () => {
   })
 
   it('refuses empty or missing scopes_supported and authorization_servers', async () => {
-    expect(await refuse(prmDocument(`${target.origin}/mcp`, { scopes_supported: [] }))).toMatch(/scopes_supported is missing or empty/)
+    expect(await refuse(prmDocument(`${target.origin}/mcp`, { scopes_supported: [] }))).toMatch(/"scopes_supported" is missing or empty/)
     expect(await refuse(prmDocument(`${target.origin}/mcp`, { scopes_supported: undefined }))).toMatch(/scopes_supported/)
     expect(await refuse(prmDocument(`${target.origin}/mcp`, { authorization_servers: [] }))).toMatch(/authorization_servers/)
     expect(await refuse([1, 2])).toMatch(/not a JSON object/)
@@ -168,11 +170,16 @@ describe('helpers', () => {
   })
 
   it('turns scopes_supported into Entra scopes', () => {
-    expect(scopesToRequest(['openid', 'profile', 'offline_access', 'email', 'api://notes-mcp'])).toEqual(['api://notes-mcp/.default'])
-    expect(scopesToRequest(['6e0ff2a2-7b39-4a55-a4a3-8cf0cdd3b1c8'])).toEqual(['6e0ff2a2-7b39-4a55-a4a3-8cf0cdd3b1c8/.default'])
-    expect(scopesToRequest(['api://x/', 'api://x/read', 'api://x/write'])).toEqual(['api://x/read', 'api://x/write'])
-    expect(() => scopesToRequest(['api://x/read', 'https://graph.microsoft.com/Mail.Read'])).toThrow(/more than one resource/)
-    expect(() => scopesToRequest(['openid', 'profile'])).toThrow(/only OpenID Connect scopes/)
-    expect(() => scopesToRequest(['User.Read'])).toThrow(/does not name its resource/)
+    const resource = 'https://h/mcp'
+    expect(scopesToRequest(['openid', 'profile', 'offline_access', 'email', 'api://notes-mcp'], resource)).toEqual(['api://notes-mcp/.default'])
+    expect(scopesToRequest(['6e0ff2a2-7b39-4a55-a4a3-8cf0cdd3b1c8'], resource)).toEqual(['6e0ff2a2-7b39-4a55-a4a3-8cf0cdd3b1c8/.default'])
+    expect(scopesToRequest(['api://x/', 'api://x/read', 'api://x/write'], resource)).toEqual(['api://x/read', 'api://x/write'])
+    expect(() => scopesToRequest(['api://x/read', 'https://graph.microsoft.com/Mail.Read'], resource)).toThrow(/more than one API/)
+    expect(() => scopesToRequest(['openid', 'profile'], resource)).toThrow(/only OpenID Connect scopes/)
+  })
+
+  it('qualifies bare scope names with the PRM resource (App ID URI = the server URL)', () => {
+    expect(scopesToRequest(['user_impersonation'], 'https://h/mcp')).toEqual(['https://h/mcp/user_impersonation'])
+    expect(scopesToRequest(['openid', 'tools.read', 'tools.write'], 'https://h/mcp/')).toEqual(['https://h/mcp/tools.read', 'https://h/mcp/tools.write'])
   })
 })

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { DiscoveryError } from '../../src/discovery/discovery-error.ts'
-import { createSafeFetcher, type SafeFetcher, type SafeFetcherOptions } from '../../src/discovery/safe-fetch.ts'
+import { MetadataError } from '../../src/net/metadata-error.ts'
+import { createSafeFetcher, type SafeFetcher, type SafeFetcherOptions } from '../../src/net/safe-fetch.ts'
 import { TEST_CA_PEM, fakeLookup, recordingConnector, sendJson, startServer, type TestServer } from './helpers.ts'
 
 const cleanups: Array<() => Promise<void>> = []
@@ -8,22 +8,27 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
 })
 
+const startedOrigins: string[] = []
+afterEach(() => { startedOrigins.length = 0 })
+
 async function server (...args: Parameters<typeof startServer>): Promise<TestServer> {
   const started = await startServer(...args)
   cleanups.push(started.close)
+  startedOrigins.push(`127.0.0.1:${started.port}`)
   return started
 }
 
+/** Dev mode reaches loopback only at configured servers' origins: here, the servers this test started. */
 function fetcher (options: Partial<SafeFetcherOptions> = {}): SafeFetcher {
-  const created = createSafeFetcher({ allowInsecureLoopback: true, allowedHosts: [], ...options })
+  const created = createSafeFetcher({ allowInsecureLoopback: true, loopbackOrigins: [...startedOrigins], allowedHosts: [], ...options })
   cleanups.push(created.close)
   return created
 }
 
-async function refusal (promise: Promise<unknown>): Promise<DiscoveryError> {
+async function refusal (promise: Promise<unknown>): Promise<MetadataError> {
   const err = await promise.then(() => undefined, (e: unknown) => e)
-  expect(err).toBeInstanceOf(DiscoveryError)
-  return err as DiscoveryError
+  expect(err).toBeInstanceOf(MetadataError)
+  return err as MetadataError
 }
 
 describe('createSafeFetcher: SSRF policy (nothing off-loopback is ever dialled)', () => {
@@ -35,6 +40,16 @@ describe('createSafeFetcher: SSRF policy (nothing off-loopback is ever dialled)'
     expect(err.message).toMatch(/https/)
     expect(lookup.calls).toEqual([])
     expect(attempts).toEqual([])
+  })
+
+  it('in dev mode reaches loopback only at a configured server\'s own host and port', async () => {
+    const configured = await server((_req, res) => sendJson(res, 200, { ok: true }))
+    const other = await server((_req, res) => sendJson(res, 200, { secret: true }))
+    const devFetcher = fetcher({ loopbackOrigins: [`127.0.0.1:${configured.port}`] })
+    await expect(devFetcher.getJson(new URL(`${configured.origin}/x`))).resolves.toMatchObject({ json: { ok: true } })
+    const err = await refusal(devFetcher.getJson(new URL(`${other.origin}/x`)))
+    expect(err.code).toBe('refused')
+    expect(other.connections()).toBe(0)
   })
 
   it('refuses http to loopback when insecure loopback is off', async () => {
@@ -49,6 +64,8 @@ describe('createSafeFetcher: SSRF policy (nothing off-loopback is ever dialled)'
     ['the cloud metadata address', ['169.254.169.254'], 'link-local'],
     ['an IPv4-mapped loopback address', ['::ffff:127.0.0.1'], 'loopback'],
     ['a mapped private address in hex', ['::ffff:a00:5'], 'private'],
+    ['an IPv4-translated metadata address', ['::ffff:0:169.254.169.254'], 'link-local'],
+    ['an IPv4-translated loopback address in hex', ['::ffff:0:7f00:1'], 'loopback'],
     ['unique-local IPv6', ['fd00::1'], 'private'],
     ['a public and a private address (every answer is checked)', ['93.184.216.34', '10.0.0.5'], 'private'],
     ['the unspecified address', ['0.0.0.0'], 'unspecified'],

@@ -1,10 +1,12 @@
-import { pino } from 'pino'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { loadConfig, type McpServerConfig } from '../../src/config.ts'
+import type { McpServerConfig } from '../../src/config/index.ts'
+import { AudienceClaims } from '../../src/discovery/audience.ts'
 import { RelayError } from '../../src/errors.ts'
-import { createSafeFetcher, type SafeFetcher } from '../../src/discovery/safe-fetch.ts'
-import { ScopeDiscovery, createScopeDiscovery, type ScopeDiscoveryOptions } from '../../src/discovery/scope-discovery.ts'
-import { ISSUER_POLICY, TENANT, prmDocument, sendJson, startServer, type TestServer } from './helpers.ts'
+import { createSafeFetcher, type SafeFetcher } from '../../src/net/safe-fetch.ts'
+import { ScopeDiscovery, type ScopeDiscoveryOptions } from '../../src/discovery/scope-discovery.ts'
+import { createMemoryStore } from '../../src/stores/memory.ts'
+import type { Store } from '../../src/stores/types.ts'
+import { ISSUER_POLICY, prmDocument, sendJson, startServer, type TestServer } from './helpers.ts'
 
 const PRM_PATH = '/.well-known/oauth-protected-resource/mcp'
 let target: TestServer
@@ -14,6 +16,7 @@ let warnings: Array<{ fields: object, message: string }>
 /** What the PRM endpoint answers: a document, or an HTTP status to fail with. */
 let answer: { doc: unknown } | { status: number }
 let delayMs: number
+let store: Store
 
 beforeEach(async () => {
   clock = 1_000_000
@@ -29,7 +32,8 @@ beforeEach(async () => {
     else reply()
   })
   answer = { doc: prmDocument(`${target.origin}/mcp`) }
-  fetcher = createSafeFetcher({ allowInsecureLoopback: true, allowedHosts: [] })
+  fetcher = createSafeFetcher({ allowInsecureLoopback: true, loopbackOrigins: [`127.0.0.1:${target.port}`], allowedHosts: [] })
+  store = createMemoryStore()
 })
 afterEach(async () => {
   await fetcher.close()
@@ -41,6 +45,8 @@ function discovery (servers: McpServerConfig[] = [{ id: 'notes', url: new URL(`$
     servers,
     fetcher,
     ...ISSUER_POLICY,
+    audiencePolicy: { relayAudiences: ['22222222-2222-2222-2222-222222222222', 'api://22222222-2222-2222-2222-222222222222'], allowedResources: [] },
+    claims: new AudienceClaims(store, servers),
     prmCacheTtlSec: 60,
     now: () => clock,
     logger: { info: () => {}, warn: (fields, message) => warnings.push({ fields, message }) },
@@ -53,16 +59,16 @@ const prmFetches = (): number => target.requests.filter((r) => r.path === PRM_PA
 describe('ScopeDiscovery', () => {
   it('uses configured scopes without any request', async () => {
     const scopes = discovery([{ id: 'notes', url: new URL(`${target.origin}/mcp`), scopes: ['api://notes-mcp/user_impersonation'] }])
-    await expect(scopes.resolve('notes')).resolves.toEqual({ scopes: ['api://notes-mcp/user_impersonation'], source: 'config' })
-    await scopes.warmUp()
-    expect(scopes.status()).toEqual([{ id: 'notes', url: `${target.origin}/mcp`, resource: null, scopes: ['api://notes-mcp/user_impersonation'], scopeSource: 'config', status: 'ok' }])
+    await expect(scopes.resolve('notes')).resolves.toEqual({ scopes: ['api://notes-mcp/user_impersonation'], source: 'config', audience: 'api://notes-mcp' })
+    await scopes.start()
+    expect(scopes.status()).toEqual([{ id: 'notes', url: `${target.origin}/mcp`, resource: null, audience: 'api://notes-mcp', scopes: ['api://notes-mcp/user_impersonation'], scopeSource: 'config', status: 'ok' }])
     expect(target.connections()).toBe(0)
   })
 
   it('discovers from PRM and caches for the TTL', async () => {
     const scopes = discovery()
     expect(scopes.status()[0]?.status).toBe('pending')
-    const expected = { scopes: ['api://notes-mcp/user_impersonation'], source: 'prm', resource: `${target.origin}/mcp`, prmUrl: `${target.origin}${PRM_PATH}` }
+    const expected = { scopes: ['api://notes-mcp/user_impersonation'], source: 'prm', audience: 'api://notes-mcp', resource: `${target.origin}/mcp`, prmUrl: `${target.origin}${PRM_PATH}` }
     await expect(scopes.resolve('notes')).resolves.toEqual(expected)
     clock += 59_000
     await expect(scopes.resolve('notes')).resolves.toEqual(expected)
@@ -81,8 +87,8 @@ describe('ScopeDiscovery', () => {
     answer = { doc: prmDocument(`${target.origin}/mcp`, { authorization_servers: ['https://evil.example/t/v2.0'] }) }
     await expect(scopes.resolve('notes')).resolves.toEqual(good)
     expect(warnings).toHaveLength(1)
-    expect(warnings[0]?.message).toMatch(/last good value/)
-    expect(scopes.status()[0]).toMatchObject({ status: 'ok', scopes: good.scopes, error: expect.stringMatching(/not an allowed Entra issuer/) })
+    expect(warnings[0]?.message).toMatch(/scope discovery failed/)
+    expect(scopes.status()[0]).toMatchObject({ status: 'ok', scopes: good.scopes, reason: 'discovery_failed', error: expect.stringMatching(/not an allowed Entra tenant/) })
     // Retries after the back-off, and recovers.
     answer = { doc: prmDocument(`${target.origin}/mcp`) }
     clock += 31_000
@@ -95,7 +101,7 @@ describe('ScopeDiscovery', () => {
     const scopes = discovery()
     const results = await Promise.all(Array.from({ length: 10 }, () => scopes.resolve('notes')))
     expect(new Set(results.map((r) => r.scopes.join(' '))).size).toBe(1)
-    expect(target.requests).toHaveLength(1)
+    expect(prmFetches()).toBe(1)
   })
 
   it('fails a tool call with 502 and a clear reason while other servers keep working', async () => {
@@ -109,25 +115,21 @@ describe('ScopeDiscovery', () => {
     expect(err).toMatchObject({
       statusCode: 502,
       code: 'bad_gateway',
-      description: 'Scope discovery for server \'bad\' failed: authorization server "https://evil.example/t/v2.0" is not an allowed Entra issuer',
+      reason: 'discovery_failed',
+      description: 'Scope discovery for server "bad" failed: the path-insertion PRM "authorization_servers" names an issuer that is not an allowed Entra tenant.',
     })
     await expect(scopes.resolve('fixed')).resolves.toMatchObject({ source: 'config' })
     expect(scopes.status().map((s) => [s.id, s.status])).toEqual([['bad', 'error'], ['fixed', 'ok']])
-    // The failure is remembered briefly instead of refetched on every call.
+    // A failure at start-up is tried once more by the next request (the server may just be starting too)...
     await expect(scopes.resolve('bad')).rejects.toMatchObject({ statusCode: 502 })
-    expect(prmFetches()).toBe(1)
+    expect(prmFetches()).toBe(2)
+    // ...and then remembered briefly instead of refetched on every call.
+    await expect(scopes.resolve('bad')).rejects.toMatchObject({ statusCode: 502 })
+    expect(prmFetches()).toBe(2)
   })
 
   it('answers 404 for an unknown server', async () => {
     await expect(discovery().resolve('nope')).rejects.toMatchObject({ statusCode: 404, code: 'not_found' })
-  })
-
-  it('refetches after invalidate()', async () => {
-    const scopes = discovery()
-    await scopes.resolve('notes')
-    scopes.invalidate('notes')
-    await scopes.resolve('notes')
-    expect(prmFetches()).toBe(2)
   })
 
   it('prefers a resource_metadata URL a downstream 401 announced', async () => {
@@ -143,21 +145,50 @@ describe('ScopeDiscovery', () => {
   })
 })
 
-describe('createScopeDiscovery', () => {
-  it('wires discovery from the relay settings', async () => {
-    const config = loadConfig({
-      TENANT_ID: TENANT,
-      CLIENT_ID: '22222222-2222-2222-2222-222222222222',
-      CLIENT_SECRET: 'test-secret',
-      SCOPE: 'api://22222222-2222-2222-2222-222222222222/user_impersonation',
-      MCP_SERVERS: JSON.stringify([{ id: 'notes', url: `${target.origin}/mcp` }]),
-      ALLOW_INSECURE_LOOPBACK: 'true',
-    })
-    const created = createScopeDiscovery(config, { logger: pino({ level: 'silent' }) })
-    try {
-      await expect(created.discovery.resolve('notes')).resolves.toMatchObject({ source: 'prm', scopes: ['api://notes-mcp/user_impersonation'] })
-    } finally {
-      await created.fetcher.close()
-    }
+describe('audience binding', () => {
+  const pinned = (id: string, scopes: string[]): McpServerConfig => ({ id, url: new URL(`https://${id}.example.test/mcp`), scopes })
+
+  it('refuses a server whose scopes name the relay\'s own API, by client id or App ID URI', async () => {
+    answer = { doc: prmDocument(`${target.origin}/mcp`, { scopes_supported: ['api://22222222-2222-2222-2222-222222222222/user_impersonation'] }) }
+    const scopes = discovery()
+    await expect(scopes.resolve('notes')).rejects.toMatchObject({ statusCode: 502, reason: 'audience_refused' })
+    const own = discovery([pinned('sneaky', ['22222222-2222-2222-2222-222222222222/.default'])])
+    await expect(own.resolve('sneaky')).rejects.toMatchObject({ reason: 'audience_refused' })
+  })
+
+  it('the first configured server keeps a contested audience, whatever order requests come in', async () => {
+    const servers = [pinned('first', ['api://shared/read']), { id: 'notes', url: new URL(`${target.origin}/mcp`) }]
+    answer = { doc: prmDocument(`${target.origin}/mcp`, { scopes_supported: ['api://shared/write'] }) }
+    const scopes = discovery(servers)
+    // A request for the later server arrives first: it still waits for the claims in configuration order.
+    await expect(scopes.resolve('notes')).rejects.toMatchObject({ reason: 'audience_conflict', description: expect.stringContaining('"first"') })
+    await expect(scopes.resolve('first')).resolves.toMatchObject({ audience: 'api://shared' })
+  })
+
+  it('a server cannot swap its audience after it was trusted: the trusted one is served, the change refused', async () => {
+    const scopes = discovery()
+    await expect(scopes.resolve('notes')).resolves.toMatchObject({ audience: 'api://notes-mcp' })
+    clock += 61_000
+    answer = { doc: prmDocument(`${target.origin}/mcp`, { scopes_supported: ['api://other-api/user_impersonation'] }) }
+    await expect(scopes.resolve('notes')).resolves.toMatchObject({ audience: 'api://notes-mcp' })
+    expect(scopes.status()[0]).toMatchObject({ status: 'ok', reason: 'audience_refused', audience: 'api://notes-mcp' })
+    // Another discovery instance on the same store (another replica) refuses it too.
+    await expect(discovery().resolve('notes')).rejects.toMatchObject({ reason: 'audience_refused' })
+  })
+
+  it('a pinned audience must match what the PRM names; an operator\'s new pin replaces the old audience', async () => {
+    const server = (audience: string): McpServerConfig => ({ id: 'notes', url: new URL(`${target.origin}/mcp`), audience })
+    await expect(discovery([server('api://pinned-elsewhere')]).resolve('notes')).rejects.toMatchObject({ reason: 'audience_refused' })
+    await expect(discovery([server('api://notes-mcp')]).resolve('notes')).resolves.toMatchObject({ audience: 'api://notes-mcp' })
+  })
+
+  it('accepts the server\'s own https URL as App ID URI with bare scope names (Microsoft\'s MCP guidance)', async () => {
+    answer = { doc: prmDocument(`${target.origin}/mcp`, { scopes_supported: ['user_impersonation'] }) }
+    await expect(discovery().resolve('notes')).resolves.toMatchObject({ scopes: [`${target.origin}/mcp/user_impersonation`], audience: `${target.origin}/mcp` })
+  })
+
+  it('releases the claims of a server no longer configured', async () => {
+    await discovery([pinned('old', ['api://recycled/read'])]).resolve('old')
+    await expect(discovery([pinned('new', ['api://recycled/read'])]).resolve('new')).resolves.toMatchObject({ audience: 'api://recycled' })
   })
 })

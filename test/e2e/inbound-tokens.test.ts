@@ -65,7 +65,9 @@ describe('inbound Entra tokens', () => {
 
   it('refuses the wrong issuer', async () => {
     await expectRefused(await stack.emulator.signToken({ ...good, iss: 'https://login.microsoftonline.com/11111111-1111-1111-1111-111111111111/v2.0' }))
-    await expectRefused(await stack.emulator.signToken({ ...good, iss: `https://sts.windows.net/${good.tid as string}/` }))
+    // v1 tokens carry https://sts.windows.net/<tid>/ (accepted); another cloud's v1 issuer is not ours.
+    await expectRefused(await stack.emulator.signToken({ ...good, iss: `https://sts.chinacloudapi.cn/${good.tid as string}/` }))
+    await expectRefused(await stack.emulator.signToken({ ...good, iss: `https://sts.windows.net/${good.tid as string}` }))
   })
 
   it('refuses a tenant that is not allowed', async () => {

@@ -93,8 +93,9 @@ describe('REST API refusals: clear 4xx JSON, nothing lost', () => {
   it('no credentials → 401 with resource_metadata', async () => {
     const res = await stack.call('/v1/me')
     expectError(res, 401, 'invalid_token')
-    expect(res.headers.get('www-authenticate')).toBe(`Bearer resource_metadata="${stack.relayUrl}/.well-known/oauth-protected-resource"`)
-    expect(res.body.login_url).toBe(`${stack.relayUrl}/auth/login`)
+    // The PRM of the resource that was called: /v1 (RFC 9728 §3.1 path insertion).
+    expect(res.headers.get('www-authenticate')).toBe(`Bearer resource_metadata="${stack.relayUrl}/.well-known/oauth-protected-resource/v1"`)
+    expect(res.body).toMatchObject({ reason: 'credentials_missing', login_url: `${stack.relayUrl}/auth/login` })
   })
 
   it('a malformed Authorization header → 401 invalid_token', async () => {
@@ -134,7 +135,7 @@ describe('health, readiness, metadata', () => {
     const root = await stack.call('/.well-known/oauth-protected-resource')
     expect(root.body).toMatchObject({ resource: stack.relayUrl, authorization_servers: [stack.emulator.issuer], scopes_supported: [stack.config.relayScope] })
     expect((await stack.call('/.well-known/oauth-protected-resource/v1')).body.resource).toBe(`${stack.relayUrl}/v1`)
-    expect((await stack.call('/.well-known/oauth-protected-resource/mcp/notes')).body.resource).toBe(`${stack.relayUrl}/mcp/notes`)
+    // No PRM for a resource the relay does not serve.
     expect((await stack.call('/.well-known/oauth-protected-resource/mcp/nope')).status).toBe(404)
   })
 

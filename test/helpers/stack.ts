@@ -1,6 +1,6 @@
 // Starts the real dev stack on free ports for a test file, with logs captured at debug level.
 import { Writable } from 'node:stream'
-import { createLogger } from '../../src/logger.ts'
+import { createLogger } from '../../src/observability/logger.ts'
 import { startDevStack, type DevStack, type DevStackOptions } from '../../dev/start-stack.ts'
 import { DEV_CLI_CLIENT_ID, DEV_RELAY_SCOPE } from '../../dev/entra-emulator/index.ts'
 import { createDispatcher, createFetch, type FetchLike } from '../../src/net/http-client.ts'

@@ -1,7 +1,7 @@
 // The end-to-end path against a real Entra test tenant. Runs only when ENTRA_TEST_* are set.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { loadConfig } from '../../src/config.ts'
-import { createLogger } from '../../src/logger.ts'
+import { loadConfig } from '../../src/config/index.ts'
+import { createLogger } from '../../src/observability/logger.ts'
 import { createRelay, type Relay } from '../../src/relay.ts'
 import { startSampleMcpServer, type SampleMcpServer } from '../../dev/sample-mcp/index.ts'
 import { freePort } from '../../dev/start-stack.ts'

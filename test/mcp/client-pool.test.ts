@@ -2,8 +2,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEV_NOTES_APP_ID, DEV_RELAY_CLIENT_ID, startEntraEmulator, type EntraEmulator } from '../../dev/entra-emulator/index.ts'
 import { startSampleMcpServer, type SampleMcpServer } from '../../dev/sample-mcp/index.ts'
-import { createLogger } from '../../src/logger.ts'
-import { McpClientPool } from '../../src/mcp/client-pool.ts'
+import { createLogger } from '../../src/observability/logger.ts'
+import { DownstreamCall } from '../../src/downstream/call.ts'
+import { McpClientPool, type PooledClient } from '../../src/mcp/client-pool.ts'
 import { createDispatcher, createFetch } from '../../src/net/http-client.ts'
 
 let emulator: EntraEmulator
@@ -37,11 +38,21 @@ const until = async (condition: () => boolean, ms = 3000) => {
   }
 }
 
-const entryOf = (pool: McpClientPool, key: string, token: string) => pool.use(key, new URL(notes.url), token, async (entry) => entry)
+/** One pool operation inside its own bounded call, as the tool service runs them. */
+async function use<T> (pool: McpClientPool, key: string, token: string, operation: (entry: PooledClient) => Promise<T>): Promise<T> {
+  const call = new DownstreamCall({ timeoutMs: 10_000, maxResponseBytes: 1024 * 1024 })
+  try {
+    return await pool.use(key, new URL(notes.url), token, call, operation)
+  } finally {
+    call.dispose()
+  }
+}
+const entryOf = (pool: McpClientPool, key: string, token: string) => use(pool, key, token, async (entry) => entry)
+const options = { fetch: globalThis.fetch, logger, maxResponseBytes: 1024 * 1024 }
 
 describe('McpClientPool', () => {
   it('reuses the client for the same key and token; another token gets its own client', async () => {
-    const pool = new McpClientPool({ fetch: globalThis.fetch, logger })
+    const pool = new McpClientPool(options)
     const t1 = await tokenFor('alice@contoso.test')
     const a = await entryOf(pool, 'alice|notes', t1)
     expect(await entryOf(pool, 'alice|notes', t1)).toBe(a)
@@ -52,7 +63,7 @@ describe('McpClientPool', () => {
   })
 
   it('concurrent uses for one key connect once', async () => {
-    const pool = new McpClientPool({ fetch: globalThis.fetch, logger })
+    const pool = new McpClientPool(options)
     const token = await tokenFor('bob@contoso.test')
     const clients = await Promise.all(Array.from({ length: 10 }, () => entryOf(pool, 'bob|notes', token)))
     expect(new Set(clients).size).toBe(1)
@@ -61,7 +72,7 @@ describe('McpClientPool', () => {
 
   it('is bounded: the least recently used client is closed and its session ended', async () => {
     const before = notes.sessionCount()
-    const pool = new McpClientPool({ fetch: globalThis.fetch, logger, maxClients: 2 })
+    const pool = new McpClientPool({ ...options, maxClients: 2 })
     for (const user of ['u1', 'u2', 'u3']) await entryOf(pool, `${user}|notes`, await tokenFor('alice@contoso.test'))
     expect(pool.size).toBe(2)
     await until(() => notes.sessionCount() === before + 2)
@@ -71,7 +82,7 @@ describe('McpClientPool', () => {
 
   it('one user cannot fill the pool: beyond three clients per user and server the oldest retire', async () => {
     const before = notes.sessionCount()
-    const pool = new McpClientPool({ fetch: globalThis.fetch, logger })
+    const pool = new McpClientPool(options)
     for (let i = 0; i < 6; i++) await entryOf(pool, 'greedy|notes', await tokenFor('alice@contoso.test'))
     await entryOf(pool, 'other|notes', await tokenFor('bob@contoso.test'))
     expect(pool.size).toBe(4)
@@ -81,7 +92,7 @@ describe('McpClientPool', () => {
 
   it('evicts idle clients by itself', async () => {
     const before = notes.sessionCount()
-    const pool = new McpClientPool({ fetch: globalThis.fetch, logger, idleTimeoutMs: 150 })
+    const pool = new McpClientPool({ ...options, idleTimeoutMs: 150 })
     await entryOf(pool, 'idle|notes', await tokenFor('alice@contoso.test'))
     expect(notes.sessionCount()).toBe(before + 1)
     await until(() => pool.size === 0 && notes.sessionCount() === before)
@@ -89,8 +100,8 @@ describe('McpClientPool', () => {
 
   it('a client evicted while a call runs is closed only after that call completes', async () => {
     const before = notes.sessionCount()
-    const pool = new McpClientPool({ fetch: globalThis.fetch, logger, maxClients: 1 })
-    const slow = pool.use('a|notes', new URL(notes.url), await tokenFor('alice@contoso.test'), async (entry) =>
+    const pool = new McpClientPool({ ...options, maxClients: 1 })
+    const slow = use(pool, 'a|notes', await tokenFor('alice@contoso.test'), async (entry) =>
       await entry.client.callTool({ name: 'slow', arguments: { steps: 3 } }))
     await until(() => notes.sessionCount() === before + 1)
     // Another key pushes the running client out of the pool.

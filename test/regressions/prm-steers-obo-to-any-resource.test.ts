@@ -1,7 +1,8 @@
 // A server's PRM could name any Entra resource (e.g. Microsoft Graph): the relay would obtain that token
 // On-Behalf-Of the user and send it to the server, and offer the user a consent prompt for it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { isDiscoverableResource, scopesToRequest, validateProtectedResourceMetadata } from '../../src/discovery/prm.ts'
+import { checkAudienceForm } from '../../src/discovery/audience.ts'
+import { validateProtectedResourceMetadata } from '../../src/discovery/prm.ts'
 import type { SampleMcpServer } from '../../dev/sample-mcp/index.ts'
 import { DEV_NOTES_APP_ID } from '../../dev/entra-emulator/index.ts'
 import { freePort } from '../../dev/start-stack.ts'
@@ -11,14 +12,18 @@ const policy = { authorityHost: new URL('https://login.microsoftonline.com'), al
 const prm = (scopes: string[]) => ({ resource: 'https://mcp.example/mcp', authorization_servers: ['https://login.microsoftonline.com/11111111-1111-1111-1111-111111111111/v2.0'], scopes_supported: scopes })
 
 describe('which resources a discovered server may name', () => {
+  const audiencePolicy = { relayAudiences: ['22222222-2222-2222-2222-222222222222'], allowedResources: [] as string[] }
+  const audienceOf = (scope: string) => validateProtectedResourceMetadata(prm([scope]), new URL('https://mcp.example/mcp'), policy).audience
   it.each(['https://graph.microsoft.com/Mail.Read', '00000003-0000-0000-c000-000000000000/.default', 'https://management.azure.com/user_impersonation', 'https://contoso.com/api/user_impersonation'])('refuses %s by default', (scope) => {
-    expect(() => validateProtectedResourceMetadata(prm([scope]), new URL('https://mcp.example/mcp'), policy)).toThrow(/may not ask for/)
+    expect(checkAudienceForm(audienceOf(scope), new URL('https://mcp.example/mcp'), audiencePolicy, false)).toMatchObject({ reason: 'audience_refused' })
   })
 
-  it('accepts api:// App ID URIs, and what the operator lists', () => {
-    expect(validateProtectedResourceMetadata(prm(['api://notes-mcp/user_impersonation']), new URL('https://mcp.example/mcp'), policy).scopes).toEqual(['api://notes-mcp/user_impersonation'])
-    expect(isDiscoverableResource('https://contoso.com/api', { allowedResources: ['https://contoso.com/api/'] })).toBe(true)
-    expect(scopesToRequest(['https://contoso.com/api/read'])).toEqual(['https://contoso.com/api/read'])
+  it('accepts api:// App ID URIs, the server\'s own URL, and what the operator lists (never first-party)', () => {
+    const server = new URL('https://mcp.example/mcp')
+    expect(checkAudienceForm(audienceOf('api://notes-mcp/user_impersonation'), server, audiencePolicy, false)).toBeUndefined()
+    expect(checkAudienceForm(audienceOf('https://mcp.example/mcp/user_impersonation'), server, audiencePolicy, false)).toBeUndefined()
+    expect(checkAudienceForm('https://contoso.com/api', server, { ...audiencePolicy, allowedResources: ['https://contoso.com/api/'] }, false)).toBeUndefined()
+    expect(checkAudienceForm('https://graph.microsoft.com', server, { ...audiencePolicy, allowedResources: ['https://graph.microsoft.com'] }, false)).toMatchObject({ reason: 'audience_refused' })
   })
 })
 
@@ -41,9 +46,11 @@ describe('end to end', () => {
     const servers = await stack.call('/v1/servers', { token })
     const entry = servers.body.servers.find((s: { id: string }) => s.id === 'hostile')
     expect(entry.status).toBe('error')
-    expect(entry.error).toContain('graph.microsoft.com')
+    expect(entry.reason).toBe('audience_refused')
+    expect(entry.error).toContain('first-party')
     const call = await stack.call('/v1/servers/hostile/tools/whoami', { method: 'POST', token, body: '{}' })
     expect(call.status).toBe(502)
+    expect(call.body.reason).toBe('audience_refused')
     expect(stack.oboCalls()).toBe(0)
     const consent = await stack.call('/auth/login?consent_scopes=https%3A%2F%2Fgraph.microsoft.com%2Fuser_impersonation')
     expect(consent.status).toBe(400)

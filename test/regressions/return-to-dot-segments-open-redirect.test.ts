@@ -1,6 +1,6 @@
 // `/.//evil.example` passed the string checks, then URL normalisation collapsed it to `//evil.example`.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { safeReturnTo } from '../../src/auth/login-routes.ts'
+import { safeReturnTo } from '../../src/routes/auth.ts'
 import { startTestStack, type TestStack } from '../helpers/stack.ts'
 
 const relay = new URL('https://relay.example')

@@ -1,15 +1,17 @@
 // Browser sessions (mode B of DESIGN §1): a random session id in a signed cookie, the user's MSAL cache
-// partition sealed in the store, and the relay-scoped token obtained silently from it.
-import { createHash, randomBytes } from 'node:crypto'
+// partition sealed in the store, and the relay-scoped token obtained silently from it (single-flight).
+import { randomBytes } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { ICachePlugin, TokenCacheContext } from '@azure/msal-node'
 import type { Logger } from 'pino'
-import { mapEntraError, type LoginUrlBuilder } from '../entra/entra-errors.ts'
+import { sha256b64url } from '../crypto/hash.ts'
+import { mapEntraError } from '../entra/entra-errors.ts'
 import type { EntraExchangeRecord, MsalFactory } from '../entra/msal.ts'
-import type { UserAssertion } from '../entra/user-assertion.ts'
-import { errors } from '../errors.ts'
+import { interactionRequired, relayError } from '../errors.ts'
 import type { Sealer } from '../stores/sealed.ts'
+import { SingleFlight } from '../stores/single-flight.ts'
 import type { Store } from '../stores/types.ts'
+import type { UserAssertion } from './user-assertion.ts'
 
 export interface SessionRecord {
   tid: string
@@ -30,11 +32,11 @@ export interface SessionServiceOptions {
   allowedTenants: string[]
   logger: Logger
   sessionTtlSec?: number
-  loginUrl: LoginUrlBuilder
   now?: () => number
 }
 
-const hashId = (id: string) => createHash('sha256').update(id).digest('base64url')
+/** A relay-scoped token is renewed this long before it expires. */
+const RENEW_BEFORE_MS = 120_000
 
 export class SessionService {
   readonly #o: SessionServiceOptions
@@ -42,6 +44,8 @@ export class SessionService {
   readonly #now: () => number
   /** Relay-scoped tokens per session, so a page load does not deserialize the MSAL partition each time. */
   readonly #assertions = new LRUCache<string, UserAssertion>({ max: 10_000 })
+  /** One silent refresh per session at a time: the page fires its tool calls in parallel. */
+  readonly #refreshing = new SingleFlight<UserAssertion>()
 
   constructor (options: SessionServiceOptions) {
     this.#o = options
@@ -56,45 +60,43 @@ export class SessionService {
   /** Creates a new session (a fresh id at every sign-in: no session fixation). Returns the raw id for the cookie. */
   async create (record: SessionRecord): Promise<string> {
     const id = randomBytes(32).toString('base64url')
-    await this.#o.store.set(`session:${hashId(id)}`, JSON.stringify(record), this.#ttlSec * 1000)
+    await this.#o.store.set(sessionKey(sha256b64url(id)), JSON.stringify(record), this.#ttlSec * 1000)
     return id
   }
 
   async get (id: string): Promise<SessionRecord | undefined> {
-    const raw = await this.#o.store.get(`session:${hashId(id)}`)
+    const raw = await this.#o.store.get(sessionKey(sha256b64url(id)))
     return raw === undefined ? undefined : JSON.parse(raw) as SessionRecord
   }
 
   /** Ends a session and removes its MSAL cache partition (the refresh token); the user's other sessions stay. */
   async destroy (id: string): Promise<void> {
-    const hashed = hashId(id)
-    await this.#o.store.delete(`session:${hashed}`)
-    await this.#o.store.delete(partitionKey(hashed))
-    this.#assertions.delete(`session:${hashed}`)
+    const hashed = sha256b64url(id)
+    await this.#o.store.delete([sessionKey(hashed), partitionKey(hashed)])
+    this.#assertions.delete(hashed)
   }
 
   /** Stores the MSAL cache produced by the code redemption as this session's partition. */
   async savePartition (id: string, serializedCache: string): Promise<void> {
-    const hashed = hashId(id)
+    const hashed = sha256b64url(id)
     await this.#o.store.set(partitionKey(hashed), this.#o.sealer.sealFor(serializedCache, hashed), this.#ttlSec * 1000)
   }
 
   /** The user's token for the relay's own scope: from memory, else MSAL silent (cache, then refresh token). */
   async userAssertion (id: string, record: SessionRecord): Promise<UserAssertion> {
-    if (!this.#o.allowedTenants.includes(record.tid)) throw errors.accessDenied('Users of this tenant may not use the relay.')
-    const hashed = hashId(id)
-    const memoKey = `session:${hashed}`
-    const memo = this.#assertions.get(memoKey)
-    if (memo !== undefined && memo.exp * 1000 - 120_000 > this.#now()) return memo
+    if (!this.#o.allowedTenants.includes(record.tid)) throw relayError('tenant_refused', 'Users of this tenant may not use the relay.')
+    const hashed = sha256b64url(id)
+    const memo = this.#assertions.get(hashed)
+    if (memo !== undefined && memo.exp * 1000 - RENEW_BEFORE_MS > this.#now()) return memo
+    return await this.#refreshing.run(hashed, async () => await this.#silent(hashed, record))
+  }
 
+  async #silent (hashed: string, record: SessionRecord): Promise<UserAssertion> {
     const exchange: EntraExchangeRecord = {}
-    const plugin = this.#partitionPlugin(hashed)
     try {
-      const client = await this.#o.msal.client({ tenantId: record.tid, cachePlugin: plugin, record: exchange })
+      const client = await this.#o.msal.client({ tenantId: record.tid, cachePlugin: this.#partitionPlugin(hashed), record: exchange })
       const account = await client.getTokenCache().getAccountByHomeId(record.homeAccountId)
-      if (account === null) {
-        throw errors.interactionRequired('The sign-in has ended; sign in again.', undefined, this.#o.loginUrl({}))
-      }
+      if (account === null) throw interactionRequired('session_ended', 'The sign-in has ended; sign in again.', undefined)
       const result = await client.acquireTokenSilent({ account, scopes: [this.#o.relayScope] })
       if (result === null || result.expiresOn === null) throw new Error('MSAL returned no token')
       const assertion: UserAssertion = {
@@ -106,11 +108,12 @@ export class SessionService {
         exp: Math.floor(result.expiresOn.getTime() / 1000),
         mode: 'session',
       }
-      this.#assertions.set(memoKey, assertion)
+      // Cached before the single-flight releases the key, so a caller arriving now finds it.
+      this.#assertions.set(hashed, assertion)
       return assertion
     } catch (err) {
-      const mapped = mapEntraError(err, { record: exchange, loginUrl: this.#o.loginUrl, what: "the relay's token for this session" })
-      this.#o.logger.warn({ tid: record.tid, oid: record.oid, ...mapped.logFields, error: mapped.code }, 'silent token failed')
+      const mapped = mapEntraError(err, { record: exchange, tenantId: record.tid, what: "the relay's token for this session" })
+      this.#o.logger.warn({ tid: record.tid, oid: record.oid, ...mapped.logFields, reason: mapped.reason }, 'silent token failed')
       throw mapped
     }
   }
@@ -133,4 +136,5 @@ export class SessionService {
   }
 }
 
+const sessionKey = (sessionHash: string) => `session:${sessionHash}`
 const partitionKey = (sessionHash: string) => `msal:${sessionHash}`

@@ -4,7 +4,7 @@ import { connect as tcpConnect, isIP, type Socket } from 'node:net'
 import { connect as tlsConnect, rootCertificates, type ConnectionOptions } from 'node:tls'
 import { Agent, type Dispatcher, type buildConnector } from 'undici'
 import { classifyAddress, isAddressAllowed, isLoopbackHostname } from './address-policy.ts'
-import { DiscoveryError } from './discovery-error.ts'
+import { MetadataError } from './metadata-error.ts'
 
 export interface ResolvedAddress { address: string, family: number }
 /** `dns.promises.lookup(hostname, { all: true })` or a test double. */
@@ -13,7 +13,10 @@ export type LookupFn = (hostname: string, options: { all: true }) => Promise<Res
 export type TcpConnector = (target: { ip: string, port: number, hostname: string }) => Socket
 
 export interface SafeFetcherOptions {
+  /** Dev mode: loopback hosts (and http to them) are reachable, but only at `loopbackOrigins`. */
   allowInsecureLoopback: boolean
+  /** `host:port` pairs loopback fetches may reach in dev mode: the configured servers' own. */
+  loopbackOrigins?: readonly string[]
   /** Hostnames whose private, loopback or link-local addresses may be reached. */
   allowedHosts: readonly string[]
   trustedCaPem?: string | undefined
@@ -28,7 +31,7 @@ export interface JsonResponse { status: number, headers: Headers, json: unknown 
 export interface ProbeResult { status: number, wwwAuthenticate?: string }
 
 export interface SafeFetcher {
-  /** GET a JSON document (`application/json` only); any status but 200 is a DiscoveryError. */
+  /** GET a JSON document (`application/json` only); any status but 200 is a MetadataError. */
   getJson: (url: URL) => Promise<JsonResponse>
   /** An unauthenticated MCP `initialize` POST, to read a 401's `WWW-Authenticate` (RFC 9728 §5.1). */
   probe: (url: URL) => Promise<ProbeResult>
@@ -50,32 +53,38 @@ export function createSafeFetcher (options: SafeFetcherOptions): SafeFetcher {
   const lookup: LookupFn = options.lookup ?? ((hostname, lookupOptions) => dnsLookup(hostname, lookupOptions))
   const openTcp: TcpConnector = options.connect ?? (({ ip, port }) => tcpConnect({ host: ip, port }))
   const allowedHosts = new Set(options.allowedHosts.map((host) => host.toLowerCase()))
+  const loopbackOrigins = new Set((options.loopbackOrigins ?? []).map((origin) => origin.toLowerCase()))
+  const defaultPort = (protocol: string): number => protocol === 'https:' ? 443 : 80
+  /** Dev mode reaches loopback, and only at a configured server's own host and port. */
+  const loopbackAllowed = (hostname: string, port: number): boolean =>
+    options.allowInsecureLoopback && isLoopbackHostname(hostname) && loopbackOrigins.has(`${hostname}:${port}`)
   const ca = options.trustedCaPem === undefined ? undefined : [...rootCertificates, options.trustedCaPem]
 
   /** Checks the URL before anything is resolved: https, or http to a loopback name in dev. */
   const checkUrl = (url: URL): void => {
     if (url.protocol === 'https:') return
-    if (url.protocol === 'http:' && options.allowInsecureLoopback && isLoopbackHostname(url.hostname)) return
-    throw new DiscoveryError('refused', `${url.origin} refused: metadata must be fetched over https (http only for loopback in dev)`)
+    const hostname = url.hostname.replace(/^\[|\]$/g, '').toLowerCase()
+    if (url.protocol === 'http:' && loopbackAllowed(hostname, Number(url.port) || 80)) return
+    throw new MetadataError('refused', 'refused: metadata must be fetched over https (http only for a configured loopback server in dev)')
   }
 
   /** Resolves the host, refuses if any address is off-limits, and returns the approved addresses. */
-  const approvedAddresses = async (hostname: string, protocol: string): Promise<string[]> => {
+  const approvedAddresses = async (hostname: string, protocol: string, port: number): Promise<string[]> => {
     const literal = isIP(hostname) !== 0
     const addresses = literal ? [hostname] : (await lookup(hostname, { all: true })).map((entry) => entry.address)
-    if (addresses.length === 0) throw new DiscoveryError('network', `${hostname} did not resolve`)
+    if (addresses.length === 0) throw new MetadataError('network', 'did not resolve')
     const context = {
       hostAllowListed: allowedHosts.has(hostname),
-      loopbackAllowed: options.allowInsecureLoopback && isLoopbackHostname(hostname),
+      loopbackAllowed: loopbackAllowed(hostname, port),
     }
     for (const address of addresses) {
       const category = classifyAddress(address)
       if (!isAddressAllowed(category, context)) {
-        throw new DiscoveryError('refused', `${hostname} refused: it resolves to a ${category} address`)
+        throw new MetadataError('refused', `refused: it resolves to a ${category} address`)
       }
       // Plain http is only for traffic that never leaves the machine.
       if (protocol === 'http:' && category !== 'loopback') {
-        throw new DiscoveryError('refused', `${hostname} refused: http is allowed for loopback addresses only`)
+        throw new MetadataError('refused', 'refused: http is allowed for loopback addresses only')
       }
     }
     return addresses
@@ -83,7 +92,7 @@ export function createSafeFetcher (options: SafeFetcherOptions): SafeFetcher {
 
   const openSocket = async (hostname: string, protocol: string, port: number): Promise<Socket> => {
     const deadline = Date.now() + timeoutMs
-    const addresses = await withDeadline(approvedAddresses(hostname, protocol), deadline, hostname)
+    const addresses = await withDeadline(approvedAddresses(hostname, protocol, port), deadline, hostname)
     let lastError: unknown
     // Only checked addresses are dialled: a second DNS answer (rebinding) is never consulted.
     for (const ip of addresses) {
@@ -99,7 +108,7 @@ export function createSafeFetcher (options: SafeFetcherOptions): SafeFetcher {
         return secure
       } catch (err) {
         tcp.destroy()
-        if (err instanceof DiscoveryError && err.code === 'timeout') throw err
+        if (err instanceof MetadataError && err.code === 'timeout') throw err
         lastError = err
       }
     }
@@ -108,7 +117,7 @@ export function createSafeFetcher (options: SafeFetcherOptions): SafeFetcher {
 
   const connect: buildConnector.connector = (connectOptions, callback) => {
     const hostname = connectOptions.hostname.replace(/^\[|\]$/g, '').toLowerCase()
-    const port = Number(connectOptions.port) || (connectOptions.protocol === 'https:' ? 443 : 80)
+    const port = Number(connectOptions.port) || defaultPort(connectOptions.protocol)
     openSocket(hostname, connectOptions.protocol, port).then(
       (socket) => callback(null, socket),
       (err: unknown) => callback(err instanceof Error ? err : new Error(String(err)), null))
@@ -136,10 +145,10 @@ export function createSafeFetcher (options: SafeFetcherOptions): SafeFetcher {
       try {
         next = new URL(location, url)
       } catch {
-        throw new DiscoveryError('refused', `${url.href} redirected to an invalid location`)
+        throw new MetadataError('refused', 'redirected to an invalid location')
       }
-      if (next.origin !== url.origin) throw new DiscoveryError('refused', `${url.href} redirected to another origin (${next.origin}); refused`)
-      if (hop >= maxRedirects) throw new DiscoveryError('refused', `${startUrl.href} redirected more than ${maxRedirects} times`)
+      if (next.origin !== url.origin) throw new MetadataError('refused', 'redirected to another origin (refused)')
+      if (hop >= maxRedirects) throw new MetadataError('refused', `redirected more than ${maxRedirects} times`)
       if (response.statusCode === 303 || (currentMethod === 'POST' && response.statusCode !== 307 && response.statusCode !== 308)) {
         currentMethod = 'GET'
         currentBody = undefined
@@ -148,34 +157,34 @@ export function createSafeFetcher (options: SafeFetcherOptions): SafeFetcher {
     }
   }
 
-  /** Runs one exchange under the total timeout and turns transport failures into safe DiscoveryErrors. */
+  /** Runs one exchange under the total timeout and turns transport failures into safe MetadataErrors. */
   const guarded = async <T>(url: URL, exchange: (signal: AbortSignal) => Promise<T>): Promise<T> => {
     const signal = AbortSignal.timeout(timeoutMs)
     try {
       return await exchange(signal)
     } catch (err) {
-      if (err instanceof DiscoveryError) throw err
-      if (signal.aborted) throw new DiscoveryError('timeout', `${url.origin} did not answer within ${timeoutMs} ms`, { cause: err })
+      if (err instanceof MetadataError) throw err
+      if (signal.aborted) throw new MetadataError('timeout', `did not answer within ${timeoutMs} ms`, { cause: err })
       const cause = (err as { cause?: unknown }).cause
-      if (cause instanceof DiscoveryError) throw cause
-      throw new DiscoveryError('network', `could not fetch ${url.href} (${errorCode(err)})`, { cause: err })
+      if (cause instanceof MetadataError) throw cause
+      throw new MetadataError('network', `could not be fetched (${errorCode(err)})`, { cause: err })
     }
   }
 
   return {
     getJson: (startUrl) => guarded(startUrl, async (signal) => {
-      const { url, response } = await send('GET', startUrl, signal)
+      const { response } = await send('GET', startUrl, signal)
       const { statusCode, body } = response
       if (statusCode !== 200) {
         discard(body)
-        throw new DiscoveryError('http_status', `${url.href} answered HTTP ${statusCode}`, { httpStatus: statusCode })
+        throw new MetadataError('http_status', `answered HTTP ${statusCode}`, { httpStatus: statusCode })
       }
       const mediaType = headerValue(response.headers, 'content-type')?.split(';')[0]?.trim().toLowerCase()
       if (mediaType !== 'application/json') {
         discard(body)
-        throw new DiscoveryError('content_type', `${url.href} is not application/json`)
+        throw new MetadataError('content_type', 'is not application/json')
       }
-      const tooLarge = (): DiscoveryError => new DiscoveryError('too_large', `${url.href} is larger than ${maxBodyBytes} bytes`)
+      const tooLarge = (): MetadataError => new MetadataError('too_large', `is larger than ${maxBodyBytes} bytes`)
       if (Number(headerValue(response.headers, 'content-length') ?? 0) > maxBodyBytes) {
         discard(body)
         throw tooLarge()
@@ -192,7 +201,7 @@ export function createSafeFetcher (options: SafeFetcherOptions): SafeFetcher {
       try {
         json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks)))
       } catch {
-        throw new DiscoveryError('invalid_json', `${url.href} is not valid JSON`)
+        throw new MetadataError('invalid_json', 'is not valid JSON')
       }
       return { status: statusCode, headers: toHeaders(response.headers), json }
     }),
@@ -212,7 +221,7 @@ export function createSafeFetcher (options: SafeFetcherOptions): SafeFetcher {
 async function withDeadline<T> (promise: Promise<T>, deadline: number, hostname: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   const expired = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new DiscoveryError('timeout', `${hostname} did not answer in time`)), Math.max(0, deadline - Date.now()))
+    timer = setTimeout(() => reject(new MetadataError('timeout', 'did not answer in time')), Math.max(0, deadline - Date.now()))
   })
   try {
     return await Promise.race([promise, expired])

@@ -55,12 +55,13 @@ function ipv6Groups (address: string): number[] {
   return groups.map((group) => Number.parseInt(group, 16))
 }
 
-/** The IPv4 address an IPv6 one stands for: mapped, compatible, NAT64 and 6to4 forms. */
+/** The IPv4 address an IPv6 one stands for: mapped, translated, compatible, NAT64 and 6to4 forms. */
 function embeddedIpv4 (groups: number[]): string | undefined {
   const g = (i: number): number => groups[i] ?? 0
   const quad = (hi: number, lo: number): string => `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`
   const zeros = (from: number, to: number): boolean => groups.slice(from, to).every((x) => x === 0)
-  if (zeros(0, 5) && g(5) === 0xffff) return quad(g(6), g(7)) // ::ffff:a.b.c.d
+  if (zeros(0, 5) && g(5) === 0xffff) return quad(g(6), g(7)) // ::ffff:a.b.c.d (IPv4-mapped)
+  if (zeros(0, 4) && g(4) === 0xffff && g(5) === 0) return quad(g(6), g(7)) // ::ffff:0:a.b.c.d (IPv4-translated, RFC 2765 §2.1)
   if (zeros(0, 6) && (g(6) !== 0 || g(7) > 1)) return quad(g(6), g(7)) // ::a.b.c.d (deprecated)
   if (g(0) === 0x64 && g(1) === 0xff9b && zeros(2, 6)) return quad(g(6), g(7)) // 64:ff9b::/96 NAT64
   if (g(0) === 0x2002) return quad(g(1), g(2)) // 2002::/16 6to4
@@ -90,7 +91,7 @@ export function isLoopbackHostname (hostname: string): boolean {
 export interface AddressPolicyContext {
   /** The hostname is in the operator's allow-list (DISCOVERY_ALLOWED_HOSTS). */
   hostAllowListed: boolean
-  /** Dev mode and the hostname itself names loopback. */
+  /** Dev mode, the hostname itself names loopback, and host and port are a configured server's own. */
   loopbackAllowed: boolean
 }
 

@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto'
 import type { CookieSerializeOptions } from '@fastify/cookie'
 import type { FastifyRequest } from 'fastify'
+import { sha256b64url } from '../crypto/hash.ts'
 
 export interface CookieSettings {
   /** https deployments get `Secure` and the `__Host-` prefix (no Domain, Path=/). */
@@ -16,7 +16,7 @@ const loginPrefix = (settings: CookieSettings) => `${settings.secure ? '__Host-'
 
 /** One cookie per pending sign-in, named after its state, so two tabs signing in never collide. */
 export function loginCookieName (settings: CookieSettings, state: string): string {
-  return `${loginPrefix(settings)}${createHash('sha256').update(state).digest('base64url').slice(0, 16)}`
+  return `${loginPrefix(settings)}${sha256b64url(state).slice(0, 16)}`
 }
 
 /** The pending sign-in cookies a request carries. */

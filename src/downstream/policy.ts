@@ -1,0 +1,111 @@
+// The one place that decides what a downstream failure means: for the caller (which error, with which stable
+// reason), for the retry (new token, new session, or none), and for the pooled client (reusable or not).
+import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js'
+import { findBearerChallenge } from '../discovery/www-authenticate.ts'
+import { interactionRequired, relayError, RelayError } from '../errors.ts'
+import { ResponseTooLargeError } from '../net/body-limit.ts'
+import { DownstreamAbort, type CallEnd, type DownstreamChallenge } from './call.ts'
+
+export type DownstreamFailure =
+  | { kind: 'claims_challenge', claims: string }
+  | { kind: 'token_refused', resourceMetadata?: string }
+  | { kind: 'forbidden', resourceMetadata?: string }
+  | { kind: 'session_lost' }
+  | { kind: 'timeout' }
+  | { kind: 'too_large' }
+  | { kind: 'caller_gone' }
+  | { kind: 'closed' }
+  | { kind: 'unreachable', detail: string }
+  | { kind: 'server_error', status: number }
+  | { kind: 'status', status: number }
+  | { kind: 'mcp_error', code: number }
+  | { kind: 'invalid_params' }
+  | { kind: 'relay', error: RelayError }
+
+/** base64 or base64url, bounded: what Entra and MCP servers send as a claims challenge. */
+const CLAIMS_VALUE = /^[A-Za-z0-9_\-+/]{1,8192}={0,2}$/
+
+/** What the call recorded: why it was cut short, if it was, and the last 401/403 challenge. */
+export interface CallRecord {
+  end: CallEnd | undefined
+  challenge: DownstreamChallenge | undefined
+}
+
+/**
+ * What happened, from the call's own record first (the SDK rewraps an abort reason as a generic -32001)
+ * and then the error the SDK or transport threw.
+ */
+export function classifyDownstreamFailure (err: unknown, call: CallRecord, clientClosed: boolean): DownstreamFailure {
+  if (err instanceof RelayError) return { kind: 'relay', error: err }
+  if (call.end !== undefined) return { kind: call.end }
+  if (err instanceof DownstreamAbort) return { kind: err.end }
+  if (err instanceof ResponseTooLargeError) return { kind: 'too_large' }
+  const challenge = call.challenge
+  const status = err instanceof StreamableHTTPError ? err.code : undefined
+  if (status === 401 || status === 403) {
+    const params = findBearerChallenge(challenge?.wwwAuthenticate) ?? {}
+    // Only a well-formed base64 claims value is passed on: it is copied into the relay's own challenge.
+    if (params.error === 'insufficient_claims' && params.claims !== undefined && CLAIMS_VALUE.test(params.claims)) {
+      return { kind: 'claims_challenge', claims: params.claims }
+    }
+    const resourceMetadata = params.resource_metadata
+    return { kind: status === 401 ? 'token_refused' : 'forbidden', ...(resourceMetadata === undefined ? {} : { resourceMetadata }) }
+  }
+  if (status === 404) return { kind: 'session_lost' }
+  if (status !== undefined && status >= 500) return { kind: 'server_error', status }
+  if (status !== undefined) return { kind: 'status', status }
+  if (err instanceof McpError) {
+    if (err.code === ErrorCode.InvalidParams) return { kind: 'invalid_params' }
+    if (err.code === ErrorCode.ConnectionClosed && clientClosed) return { kind: 'closed' }
+    return { kind: 'mcp_error', code: err.code }
+  }
+  return { kind: 'unreachable', detail: transportDetail(err) }
+}
+
+/**
+ * Retried only when the server provably did not run the request: it refused the token, or the session
+ * was gone. A dropped connection or a timeout is never retried: the tool may have run.
+ */
+export function retryFor (failure: DownstreamFailure): 'new_token' | 'new_session' | undefined {
+  if (failure.kind === 'token_refused') return 'new_token'
+  if (failure.kind === 'session_lost') return 'new_session'
+  return undefined
+}
+
+/** Whether the pooled client must be dropped: its token or session is refused, or a response of it was cut. */
+export function isClientDead (failure: DownstreamFailure): boolean {
+  return ['token_refused', 'forbidden', 'session_lost', 'closed', 'timeout', 'too_large', 'caller_gone', 'unreachable'].includes(failure.kind)
+}
+
+/** The caller's error. Nothing of the downstream's body reaches it; only status codes and our own words. */
+export function downstreamError (failure: DownstreamFailure, serverId: string, timeoutMs: number): RelayError {
+  const server = `Server "${serverId}"`
+  switch (failure.kind) {
+    case 'relay': return failure.error
+    case 'claims_challenge':
+      return interactionRequired('downstream_claims_challenge', `${server} requires additional claims (step-up authentication).`, failure.claims)
+    case 'token_refused': return relayError('downstream_token_refused', `${server} refused the delegated token (HTTP 401), also after a fresh one.`)
+    case 'forbidden': return relayError('downstream_forbidden', `${server} refused the delegated token (HTTP 403).`)
+    case 'session_lost': return relayError('downstream_session_lost', `${server} lost the MCP session.`)
+    case 'timeout': return relayError('downstream_timeout', `${server} did not answer within ${timeoutMs} ms.`)
+    case 'too_large': return relayError('downstream_too_large', `${server} sent a larger answer than the relay accepts (DOWNSTREAM_MAX_RESPONSE_BYTES).`)
+    case 'caller_gone': return relayError('downstream_timeout', `${server}: the caller went away before the answer.`)
+    case 'closed': return relayError('downstream_closed', `${server} closed the connection.`)
+    case 'unreachable': return relayError('downstream_unreachable', `${server} cannot be reached.`, { logFields: { detail: failure.detail } })
+    case 'server_error': return relayError('downstream_server_error', `${server} failed (HTTP ${failure.status}).`)
+    case 'status': return relayError('downstream_status', `${server} answered HTTP ${failure.status}.`)
+    case 'invalid_params': return relayError('downstream_invalid_params', `${server} refused the request's parameters.`)
+    case 'mcp_error': return relayError('downstream_mcp_error', `${server} answered with an MCP error (${failure.code}).`)
+  }
+}
+
+/** A short, safe description of a transport failure for logs: an error code, never a message from the peer. */
+function transportDetail (err: unknown): string {
+  for (let current: unknown = err, depth = 0; current !== undefined && current !== null && depth < 4; depth++) {
+    const code = (current as { code?: unknown }).code
+    if (typeof code === 'string' && /^[A-Z0-9_]{2,60}$/.test(code)) return code
+    current = (current as { cause?: unknown }).cause
+  }
+  return err instanceof Error ? err.name : 'unknown'
+}

@@ -1,0 +1,170 @@
+// Entra sign-in (auth code + PKCE + state + nonce; the relay is a confidential client), free of HTTP:
+// `begin` seals the whole transaction for the browser to carry; `complete` redeems the code once.
+import { randomBytes } from 'node:crypto'
+import type { AuthenticationResult } from '@azure/msal-node'
+import { sha256b64url } from '../crypto/hash.ts'
+import { relayError } from '../errors.ts'
+import type { Sealer } from '../stores/sealed.ts'
+import type { Store } from '../stores/types.ts'
+import { mapEntraError } from './entra-errors.ts'
+import type { EntraExchangeRecord, MsalFactory } from './msal.ts'
+
+export const SIGN_IN_TTL_MS = 600_000
+const PROMPTS = new Set(['login', 'consent', 'select_account'])
+
+/** Sealed into a cookie of its own per sign-in: the server keeps nothing until the callback. */
+export interface SignInTransaction {
+  state: string
+  codeVerifier: string
+  nonce: string
+  returnTo: string
+  /** Epoch ms after which the transaction is refused. */
+  expiresAt: number
+}
+
+export interface SignInRequest {
+  returnTo: string
+  prompt?: string | undefined
+  /** base64url-encoded JSON claims request (a claims challenge being satisfied). */
+  claims?: string | undefined
+  /** Scopes of configured servers to consent to in the same sign-in (Entra's combined consent). */
+  consentScopes?: string[] | undefined
+}
+
+export interface SignedIn {
+  tid: string
+  oid: string
+  upn: string | undefined
+  name: string | undefined
+  homeAccountId: string
+  /** The MSAL cache holding the refresh token: the new session's partition. */
+  serializedCache: string
+  returnTo: string
+  correlationId: string | undefined
+}
+
+export interface EntraSignInOptions {
+  msal: MsalFactory
+  relayScope: string
+  redirectUri: string
+  allowedTenants: readonly string[]
+  /** Scopes a consent sign-in may ask for: those of the configured MCP servers (never arbitrary ones). */
+  consentableScopes: () => string[]
+  /** Single-use markers of redeemed states: kept apart from sessions so no flood can evict those. */
+  redeemed: Store
+  sealer: Sealer & { sealFor: (p: string, aad: string) => string, openFor: (s: string, aad: string) => string | undefined }
+  now?: () => number
+}
+
+export class EntraSignIn {
+  readonly #o: EntraSignInOptions
+  readonly #now: () => number
+
+  constructor (options: EntraSignInOptions) {
+    this.#o = options
+    this.#now = options.now ?? Date.now
+  }
+
+  /** The Entra authorize URL and the sealed transaction the browser must bring back. */
+  async begin (request: SignInRequest): Promise<{ authorizeUrl: string, state: string, sealed: string }> {
+    if (request.prompt !== undefined && !PROMPTS.has(request.prompt)) throw relayError('invalid_request', 'prompt must be login, consent or select_account.')
+    const claims = request.claims === undefined ? undefined : decodeClaims(request.claims)
+    const consentScopes = request.consentScopes ?? []
+    const consentable = new Set(this.#o.consentableScopes())
+    if (consentScopes.some((scope) => !consentable.has(scope))) {
+      throw relayError('invalid_request', 'consent_scopes may only name scopes of the configured MCP servers.')
+    }
+    const state = randomBytes(32).toString('base64url')
+    const nonce = randomBytes(32).toString('base64url')
+    const codeVerifier = randomBytes(32).toString('base64url')
+    const transaction: SignInTransaction = { state, codeVerifier, nonce, returnTo: request.returnTo, expiresAt: this.#now() + SIGN_IN_TTL_MS }
+    const client = await this.#o.msal.client().catch((err: unknown) => { throw mapEntraError(err, { record: {}, what: 'the sign-in' }) })
+    const authorizeUrl = await client.getAuthCodeUrl({
+      scopes: [this.#o.relayScope],
+      redirectUri: this.#o.redirectUri,
+      state,
+      nonce,
+      codeChallenge: sha256b64url(codeVerifier),
+      codeChallengeMethod: 'S256',
+      responseMode: 'query',
+      ...(request.prompt === undefined ? {} : { prompt: request.prompt }),
+      ...(claims === undefined ? {} : { claims }),
+      ...(consentScopes.length === 0 ? {} : { extraScopesToConsent: consentScopes }),
+    })
+    return { authorizeUrl, state, sealed: this.#o.sealer.sealFor(JSON.stringify(transaction), 'login') }
+  }
+
+  /** The transaction sealed in a cookie, if it is intact, ours, for this state and not expired. */
+  open (sealed: string | undefined, state: string): SignInTransaction | undefined {
+    const opened = sealed === undefined ? undefined : this.#o.sealer.openFor(sealed, 'login')
+    const transaction = opened === undefined ? undefined : JSON.parse(opened) as SignInTransaction
+    if (transaction === undefined || transaction.state !== state || transaction.expiresAt < this.#now()) return undefined
+    return transaction
+  }
+
+  /** Expiry of a sealed transaction (0 when unreadable): the oldest pending sign-ins are dropped first. */
+  expiryOf (sealed: string): number {
+    const opened = this.#o.sealer.openFor(sealed, 'login')
+    return opened === undefined ? 0 : (JSON.parse(opened) as SignInTransaction).expiresAt
+  }
+
+  /** Redeems Entra's answer once; every failure is a RelayError naming what went wrong. */
+  async complete (transaction: SignInTransaction, answer: { code?: string | undefined, error?: string | undefined, errorDescription?: string | undefined }): Promise<SignedIn> {
+    // Single use, even if the cookie is replayed: the first callback for a state marks it redeemed.
+    if (!await this.#o.redeemed.setIfAbsent(`login-used:${sha256b64url(transaction.state)}`, '1', SIGN_IN_TTL_MS)) {
+      throw relayError('sign_in_state_invalid', 'The sign-in state was already used; start again at /auth/login.')
+    }
+    if (answer.error !== undefined) {
+      const aadsts = /AADSTS(\d+)/.exec(answer.errorDescription ?? '')?.[1]
+      throw relayError('sign_in_refused', `Entra did not complete the sign-in (${answer.error.replace(/[^\w]/g, '')}${aadsts === undefined ? '' : `, AADSTS${aadsts}`}).`, { logFields: { aadsts } })
+    }
+    if (answer.code === undefined || answer.code === '') throw relayError('invalid_request', 'The sign-in response has no code.')
+
+    const record: EntraExchangeRecord = {}
+    let result: AuthenticationResult | null
+    let serializedCache: string
+    try {
+      const client = await this.#o.msal.client({ record })
+      result = await client.acquireTokenByCode(
+        { code: answer.code, scopes: [this.#o.relayScope], redirectUri: this.#o.redirectUri, codeVerifier: transaction.codeVerifier, state: transaction.state, nonce: transaction.nonce },
+        { code: answer.code, state: transaction.state, nonce: transaction.nonce }
+      )
+      serializedCache = client.getTokenCache().serialize()
+    } catch (err) {
+      throw mapEntraError(err, { record, what: 'the sign-in' })
+    }
+    const claims = (result?.idTokenClaims ?? {}) as Record<string, unknown>
+    const account = result?.account ?? null
+    if (account === null || claims.nonce !== transaction.nonce || typeof claims.oid !== 'string' || typeof claims.tid !== 'string') {
+      throw relayError('sign_in_refused', 'The sign-in response failed validation.')
+    }
+    if (!this.#o.allowedTenants.includes(claims.tid)) {
+      throw relayError('sign_in_refused', 'Users of this tenant may not use the relay.', { logFields: { tid: claims.tid, oid: claims.oid } })
+    }
+    return {
+      tid: claims.tid,
+      oid: claims.oid,
+      upn: typeof claims.preferred_username === 'string' ? claims.preferred_username : undefined,
+      name: typeof claims.name === 'string' ? claims.name : undefined,
+      homeAccountId: account.homeAccountId,
+      serializedCache,
+      returnTo: transaction.returnTo,
+      correlationId: record.correlationId,
+    }
+  }
+}
+
+/** A claims request must be base64url of a JSON object (Entra's claims parameter is one). */
+function decodeClaims (encoded: string): string {
+  const json = Buffer.from(encoded, 'base64url').toString('utf8')
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(json)
+  } catch {
+    parsed = undefined
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw relayError('claims_invalid', 'claims must be a base64url-encoded JSON object (a claims request).')
+  }
+  return json
+}

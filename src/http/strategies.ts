@@ -1,0 +1,48 @@
+// The caller strategies of the auth chain: an Entra bearer for the relay (mode A) and the browser session.
+import type { FastifyRequest } from 'fastify'
+import type { InboundTokenValidator } from '../caller/entra-bearer.ts'
+import type { SessionService } from '../caller/browser-sessions.ts'
+import { relayError } from '../errors.ts'
+import type { Caller, CallerStrategy } from './auth.ts'
+import { readSessionId, type CookieSettings } from './cookies.ts'
+import { isSameOrigin } from './csrf.ts'
+
+const BEARER = /^Bearer +([\w.~+/-]+=*) *$/i
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
+
+/** `Authorization: Bearer <Entra access token for the relay>`. */
+export function entraBearerStrategy (validate: InboundTokenValidator): CallerStrategy {
+  return {
+    kind: 'entra_bearer',
+    serves: new Set(['caller']),
+    authenticate: async (request) => {
+      const authorization = request.headers.authorization
+      if (authorization === undefined) return undefined
+      const match = BEARER.exec(authorization)
+      if (match === null) throw relayError('token_malformed', 'The Authorization header must be "Bearer <access token>".')
+      return { kind: 'entra_bearer', user: await validate(match[1] as string), scheme: 'Bearer' }
+    },
+  }
+}
+
+/** The signed session cookie from `/auth/login`; a state-changing request must come from the relay's own pages. */
+export function browserSessionStrategy (sessions: SessionService, cookies: CookieSettings, publicUrl: URL): CallerStrategy & { optional: (request: FastifyRequest) => Promise<Caller | undefined> } {
+  const authenticate = async (request: FastifyRequest): Promise<Caller | undefined> => {
+    const sessionId = readSessionId(request, cookies)
+    if (sessionId === undefined) return undefined
+    const record = await sessions.get(sessionId)
+    if (record === undefined) return undefined
+    // CSRF: a cookie-authenticated state change must carry the relay's own Origin.
+    if (!SAFE_METHODS.has(request.method) && !isSameOrigin(request, publicUrl, { requireOrigin: true })) {
+      throw relayError('cross_site_refused', 'Cross-site request refused: send an Origin header matching the relay.')
+    }
+    return { kind: 'session', user: await sessions.userAssertion(sessionId, record), scheme: 'Bearer' }
+  }
+  return {
+    kind: 'session',
+    serves: new Set(['caller', 'browser']),
+    authenticate,
+    /** For pages that show a sign-in link instead of refusing. */
+    optional: authenticate,
+  }
+}
