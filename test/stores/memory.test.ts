@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest'
 import { createMemoryStore } from '../../src/stores/memory.ts'
+import { describeStoreContract } from './contract.ts'
+
+// One process: every "replica" is the same store.
+describeStoreContract('memory', async (replicas) => {
+  const store = createMemoryStore()
+  return Array.from({ length: replicas }, () => store)
+})
 
 describe('memory store', () => {
   it('is bounded: the least recently used entry goes first', async () => {
