@@ -83,6 +83,8 @@ export async function provisionNpmChromium (cacheDir: string): Promise<Provision
       `exec "${finalBrowserDir}/chromium" "$@"`,
       '',
     ].join('\n'), { mode: 0o755 })
+    // A concurrent run may have finished first: keep its working copy (its tests may be using it).
+    if (isExecutable(launcher) && await launches(launcher)) return { path: launcher, how: `chromium found at ${launcher} (${label}, installed by a concurrent run)` }
     await rm(home, { recursive: true, force: true })
     await rename(staging, home)
   } finally {
