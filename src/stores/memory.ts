@@ -47,26 +47,29 @@ export function createMemoryStore (options: { maxEntries?: number, now?: () => n
       for (const key of typeof keys === 'string' ? [keys] : keys) entries.delete(key)
     },
     increment: async (key, ttlMs) => {
-      const current = value(key)
-      if (current === undefined) {
+      const entry = entries.get(key)
+      if (entry?.kind !== 'value') {
         entries.set(key, { kind: 'value', value: '1' }, ttl(ttlMs))
         return 1
       }
-      const next = Number(current) + 1
-      // Keep the window's expiry: only the value changes.
-      entries.set(key, { kind: 'value', value: String(next) }, { ttl: Math.max(1, entries.getRemainingTTL(key)) })
-      return next
+      // In place: setting the entry again would move the fixed window's expiry.
+      entry.value = String(Number(entry.value) + 1)
+      return Number(entry.value)
     },
     remainingTtlMs: async (key) => {
       if (!entries.has(key)) return undefined
       const remaining = entries.getRemainingTTL(key)
-      return Number.isFinite(remaining) ? remaining : undefined
+      // Whole milliseconds, as Redis answers.
+      return Number.isFinite(remaining) ? Math.ceil(remaining) : undefined
     },
     setAdd: async (key, added, ttlMs) => {
-      const set = members(key) ?? new Set<string>()
+      const existing = members(key)
+      // Like Redis, which has no empty sets: adding nothing creates nothing.
+      if (existing === undefined && added.length === 0) return
+      const set = existing ?? new Set<string>()
       for (const member of added) set.add(member)
-      const remaining = entries.has(key) ? entries.getRemainingTTL(key) : 0
-      entries.set(key, { kind: 'set', members: set }, ttl(Math.max(ttlMs, remaining)))
+      // A set that lives long enough keeps its expiry (changed in place); a shorter one is extended.
+      if (existing === undefined || entries.getRemainingTTL(key) < ttlMs) entries.set(key, { kind: 'set', members: set }, ttl(ttlMs))
     },
     setRemove: async (key, removed) => {
       const set = members(key)

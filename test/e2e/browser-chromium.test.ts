@@ -1,15 +1,13 @@
-// The sign-in and the page at / in a real headless Chromium (Debian's chromium, driven by playwright-core).
-import { existsSync } from 'node:fs'
-import { afterAll, beforeAll, expect, it } from 'vitest'
+// The sign-in and the page at / in a real headless Chromium (found or installed by test/setup/provision.ts, driven by playwright-core).
+import { afterAll, beforeAll, expect, inject, it } from 'vitest'
 import { chromium, type Browser } from 'playwright-core'
 import { startTestStack, type TestStack } from '../helpers/stack.ts'
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const CHROMIUM = inject('chromiumPath')
 let stack: TestStack
 let browser: Browser
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install chromium (as .ci/run does) or set CHROMIUM_PATH`)
   stack = await startTestStack()
   browser = await chromium.launch({
     executablePath: CHROMIUM,
