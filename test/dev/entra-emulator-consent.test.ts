@@ -25,7 +25,9 @@ const oboRestricted = async (user = ALICE) => {
 async function postCredentials (url: URL, credentials: { username: string, password: string }): Promise<Response> {
   const form = readSignInForm(await (await h.fetch(url)).text())
   return await h.fetch(new URL(form.action, url), {
-    method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({ ...form.hidden, ...credentials }),
   })
 }

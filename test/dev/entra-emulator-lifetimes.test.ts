@@ -46,7 +46,8 @@ describe('credential validity', () => {
     const clientId = '66666666-0000-4000-8000-000000000003'
     const now = h.emulator.now()
     h.emulator.registry.addApp({
-      clientId, displayName: 'rotating secrets',
+      clientId,
+      displayName: 'rotating secrets',
       secrets: ['plain-secret', { value: 'current', expiresAt: new Date(now + 30 * DAY * 1000).toISOString() }, { value: 'old', expiresAt: now - 1000 }],
     })
     h.emulator.registry.grantConsent(ALICE.username, clientId, [DEV_NOTES_SCOPE])
@@ -73,8 +74,11 @@ describe('credential validity', () => {
         .setIssuer(clientId).setSubject(clientId).setAudience(tokenEndpoint).setIssuedAt().setExpirationTime('5m')
         .sign(await importPKCS8(cert.privateKeyPem, 'RS256'))
       const answer = await h.token({
-        grant_type: 'client_credentials', client_id: clientId, scope: 'api://notes-mcp/.default',
-        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion,
+        grant_type: 'client_credentials',
+        client_id: clientId,
+        scope: 'api://notes-mcp/.default',
+        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+        client_assertion: assertion,
       })
       expectEntraError(answer, 401, 'invalid_client', 700027)
       expect(answer.body.error_description).toContain('expired or not yet valid')

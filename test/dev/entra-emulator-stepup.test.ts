@@ -22,13 +22,24 @@ async function signIn (claims?: string): Promise<Record<string, unknown>> {
   const pkce = createPkcePair()
   const scope = `${DEV_RELAY_SCOPE} openid offline_access`
   const { redirect } = await signInWithForm(h.fetch, h.authorizeUrl({
-    client_id: DEV_RELAY_CLIENT_ID, redirect_uri: DEV_RELAY_REDIRECT_URI, scope, code_challenge: pkce.challenge, code_challenge_method: 'S256',
+    client_id: DEV_RELAY_CLIENT_ID,
+    redirect_uri: DEV_RELAY_REDIRECT_URI,
+    scope,
+    code_challenge: pkce.challenge,
+    code_challenge_method: 'S256',
     ...(claims === undefined ? {} : { claims }),
   }), ALICE)
   const code = redirect.searchParams.get('code')
   if (code === null) throw new Error(`no code: ${redirect.href}`)
-  const answer = await h.token({ grant_type: 'authorization_code', ...RELAY, code, code_verifier: pkce.verifier, redirect_uri: DEV_RELAY_REDIRECT_URI, scope,
-    ...(claims === undefined ? {} : { claims }) })
+  const answer = await h.token({
+    grant_type: 'authorization_code',
+    ...RELAY,
+    code,
+    code_verifier: pkce.verifier,
+    redirect_uri: DEV_RELAY_REDIRECT_URI,
+    scope,
+    ...(claims === undefined ? {} : { claims })
+  })
   expect(answer.status).toBe(200)
   return answer.body
 }

@@ -1,7 +1,7 @@
 // Access-token versions per API (accessTokenAcceptedVersion), as Entra issues them, the control API that
 // changes them, OBO with v1 and v2 assertions, and the sample MCP server accepting v1 tokens.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose'
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose'
 import {
   DEV_CLI_CLIENT_ID, DEV_NOTES_APP_ID, DEV_NOTES_SCOPE, DEV_RELAY_CLIENT_ID, DEV_RELAY_SCOPE, DEV_TENANT_ID,
 } from '../../dev/entra-emulator/index.ts'
@@ -55,7 +55,7 @@ describe('v1 tokens for an API left at the default', () => {
   })
 
   it('verifies against the published keys', async () => {
-    const jwks = await (await h.fetch(h.emulator.jwksUri)).json()
+    const jwks = await (await h.fetch(h.emulator.jwksUri)).json() as JSONWebKeySet
     const token = (await ropc('api://legacy-api/read')).body.access_token as string
     await expect(jwtVerify(token, createLocalJWKSet(jwks), { issuer: `https://sts.windows.net/${DEV_TENANT_ID}/`, audience: 'api://legacy-api' })).resolves.toBeDefined()
   })
