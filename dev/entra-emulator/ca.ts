@@ -92,21 +92,22 @@ export async function createServerCertificate (ca: DevCa): Promise<PemCredential
 }
 
 /** A self-signed RSA certificate (Entra's signing keys and client credentials are RSA). */
-export async function createSelfSignedRsa (subject: string, days = 365): Promise<{ cert: x509.X509Certificate, keys: nodeWebcrypto.CryptoKeyPair }> {
+export async function createSelfSignedRsa (subject: string, days = 365, window?: { notBefore: Date, notAfter: Date }): Promise<{ cert: x509.X509Certificate, keys: nodeWebcrypto.CryptoKeyPair }> {
   const keys = await webcrypto.subtle.generateKey(RSA_SHA256, true, ['sign', 'verify'])
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serialNumber(),
     name: subject,
     keys,
     signingAlgorithm: RSA_SHA256,
-    ...validity(days),
+    ...(window ?? validity(days)),
     extensions: [new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true)],
   })
   return { cert, keys }
 }
 
-export async function createClientCertificate (subject = 'CN=obo-relay dev client'): Promise<ClientCertificate> {
-  const { cert, keys } = await createSelfSignedRsa(subject)
+/** `notBefore`/`notAfter` set the validity window (default: from a day ago for a year), e.g. to test expired certificates. */
+export async function createClientCertificate (subject = 'CN=obo-relay dev client', window?: { notBefore: Date, notAfter: Date }): Promise<ClientCertificate> {
+  const { cert, keys } = await createSelfSignedRsa(subject, 365, window)
   const der = Buffer.from(cert.rawData)
   return {
     certPem: cert.toString('pem'),

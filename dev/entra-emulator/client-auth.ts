@@ -4,8 +4,9 @@ import { createHash, timingSafeEqual, X509Certificate } from 'node:crypto'
 import { compactVerify, decodeJwt, decodeProtectedHeader, type JWTPayload } from 'jose'
 import type { EmulatorContext } from './context.ts'
 import { aadsts, entraTimestamp } from './errors.ts'
+import type { Tenant } from './registry.ts'
 import type { ClientAuthClass } from './tokens.ts'
-import type { AppRegistration } from './types.ts'
+import type { AppRegistration, ClientSecret } from './types.ts'
 
 /**
  * Entra tolerates clock skew on `nbf` (MSAL rounds its clock, so its nbf can be up to a second ahead);
@@ -25,6 +26,8 @@ export interface ClientAuthRequest {
   authorization: string | undefined
   /** The tenant segment of the request path, for the accepted client assertion audiences. */
   tenantSegment: string
+  /** The tenant the request is for: the client must be provisioned there. */
+  tenant: Tenant
 }
 
 /** @see RFC 6749 §2.3.1: Basic credentials are form-urlencoded before base64. */
@@ -46,14 +49,20 @@ function sameSecret (given: string, registered: string): boolean {
   return timingSafeEqual(digest(given), digest(registered))
 }
 
+const toMs = (value: string | number | undefined): number | undefined => value === undefined ? undefined : typeof value === 'number' ? value : Date.parse(value)
+
+function secretsOf (app: AppRegistration): ClientSecret[] {
+  return (app.secrets ?? []).map(secret => typeof secret === 'string' ? { value: secret } : secret)
+}
+
 export async function authenticateClient (context: EmulatorContext, request: ClientAuthRequest): Promise<AuthenticatedClient> {
   const { body } = request
   const basic = parseBasic(request.authorization)
   const clientId = body.client_id ?? basic?.id
   if (clientId === undefined || clientId === '') throw aadsts.missingParameter('client_id')
   if (basic !== undefined && basic.id !== clientId) throw aadsts.malformedRequest()
-  const app = context.registry.getApp(clientId)
-  if (app === undefined) throw aadsts.appNotFound(clientId, context.registry.tenantDomain)
+  const app = context.registry.servicePrincipal(request.tenant, clientId)
+  if (app === undefined) throw aadsts.appNotFound(clientId, request.tenant.domain)
   const secret = body.client_secret ?? basic?.secret
   const assertion = body.client_assertion
   if (app.isPublicClient === true) {
@@ -61,13 +70,17 @@ export async function authenticateClient (context: EmulatorContext, request: Cli
     return { app, azpacr: '0' }
   }
   if (assertion !== undefined) {
-    await verifyClientAssertion(context, app, assertion, body.client_assertion_type, request.tenantSegment)
+    await verifyClientAssertion(context, app, assertion, body.client_assertion_type, request)
     return { app, azpacr: '2' }
   }
   if (secret === undefined) throw aadsts.missingClientCredentials()
   // Compare against every secret so the time taken does not reveal which one matched.
-  const matched = (app.secrets ?? []).map(registered => sameSecret(secret, registered)).includes(true)
-  if (!matched) throw aadsts.invalidClientSecret(app.clientId)
+  const matches = secretsOf(app).filter(registered => sameSecret(secret, registered.value))
+  if (matches.length === 0) throw aadsts.invalidClientSecret(app.clientId)
+  const now = context.clock.now()
+  const valid = matches.some(({ expiresAt, startsAt }) => (toMs(expiresAt) ?? Infinity) > now && (toMs(startsAt) ?? -Infinity) <= now)
+  // https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes (AADSTS7000222)
+  if (!valid) throw aadsts.clientSecretExpired(app.clientId)
   return { app, azpacr: '1' }
 }
 
@@ -89,7 +102,7 @@ function findCertificate (app: AppRegistration, header: Record<string, unknown>)
 
 /** @see RFC 7523 §3 and Entra's certificate credentials: iss = sub = client id, aud = token endpoint. */
 async function verifyClientAssertion (context: EmulatorContext, app: AppRegistration, assertion: string,
-  assertionType: string | undefined, tenantSegment: string): Promise<void> {
+  assertionType: string | undefined, request: ClientAuthRequest): Promise<void> {
   if (assertionType === undefined) throw aadsts.missingParameter('client_assertion_type')
   if (assertionType !== CLIENT_ASSERTION_TYPE) throw aadsts.malformedRequest()
   const { header, claims } = decodeUnverifiedJwt(assertion)
@@ -101,14 +114,18 @@ async function verifyClientAssertion (context: EmulatorContext, app: AppRegistra
   } catch {
     throw aadsts.clientAssertionSignature(thumbprint, app.clientId)
   }
+  // A key credential is usable only between its start and end dates (the certificate's, when uploaded).
+  // https://learn.microsoft.com/en-us/entra/identity-platform/certificate-credentials
+  const nowMs = context.clock.now()
+  if (cert.validFromDate.getTime() > nowMs || cert.validToDate.getTime() <= nowMs) throw aadsts.clientCertificateNotValid(thumbprint, app.clientId)
   if (claims.iss !== app.clientId || claims.sub !== app.clientId) throw aadsts.clientAssertionSubject()
-  const accepted = new Set([context.tenantId, context.registry.tenantDomain, tenantSegment].flatMap(tenant => [
+  const accepted = new Set([request.tenant.id, request.tenant.domain, request.tenantSegment].flatMap(tenant => [
     `${context.url}/${tenant}/oauth2/v2.0/token`.toLowerCase(),
     `${context.url}/${tenant}/oauth2/token`.toLowerCase(),
   ]))
   const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud]
   if (!audiences.some(aud => typeof aud === 'string' && accepted.has(aud.toLowerCase()))) throw aadsts.clientAssertionAudience()
-  const now = Math.floor(Date.now() / 1000)
+  const now = Math.floor(nowMs / 1000)
   const at = (sec: number | undefined) => sec === undefined ? 'n/a' : entraTimestamp(new Date(sec * 1000))
   if (claims.exp === undefined || claims.exp <= now || (claims.nbf !== undefined && claims.nbf > now + NBF_SKEW_SEC)) {
     throw aadsts.clientAssertionTime(at(now), at(claims.nbf), at(claims.exp))

@@ -1,4 +1,4 @@
-import type { AppRegistration, TestUser } from './types.ts'
+import type { AppRegistration, TenantDefinition, TestUser } from './types.ts'
 
 export const DEV_TENANT_ID = '11111111-1111-1111-1111-111111111111'
 /** The tenant's verified domain: usernames end with it and it works as a tenant alias in URLs. */
@@ -33,8 +33,40 @@ export const DEV_BOB: TestUser = {
   name: 'Bob Example',
 }
 
+/** Holds the Global Administrator role: may grant tenant-wide admin consent. */
+export const DEV_ADMIN: TestUser = {
+  username: `admin@${DEV_TENANT_DOMAIN}`,
+  password: 'admin-password',
+  oid: 'ad000000-0000-4000-8000-0000000000ad',
+  name: 'Contoso Admin',
+  roles: ['Global Administrator'],
+}
+
+/** A second tenant where the relay is not provisioned until its admin consents. */
+export const DEV_OTHER_TENANT_ID = '99999999-9999-9999-9999-999999999999'
+export const DEV_OTHER_TENANT_DOMAIN = 'fabrikam.test'
+
+export const DEV_CAROL: TestUser = {
+  username: `carol@${DEV_OTHER_TENANT_DOMAIN}`,
+  password: 'carol-password',
+  oid: 'ca401000-0000-4000-8000-00000000ca40',
+  name: 'Carol Example',
+  roles: ['Global Administrator'],
+}
+
+export const DEV_DAVE: TestUser = {
+  username: `dave@${DEV_OTHER_TENANT_DOMAIN}`,
+  password: 'dave-password',
+  oid: 'da5e0000-0000-4000-8000-00000000da5e',
+  name: 'Dave Example',
+}
+
 export function defaultUsers (): TestUser[] {
-  return [{ ...DEV_ALICE }, { ...DEV_BOB }]
+  return [{ ...DEV_ALICE }, { ...DEV_BOB }, structuredClone(DEV_ADMIN)]
+}
+
+export function defaultTenants (): TenantDefinition[] {
+  return [{ tenantId: DEV_OTHER_TENANT_ID, domain: DEV_OTHER_TENANT_DOMAIN, users: [structuredClone(DEV_CAROL), { ...DEV_DAVE }] }]
 }
 
 export function defaultApps (): AppRegistration[] {
@@ -48,16 +80,21 @@ export function defaultApps (): AppRegistration[] {
       secrets: [DEV_RELAY_CLIENT_SECRET],
       redirectUris: [DEV_RELAY_REDIRECT_URI],
       preAuthorizedClients: [{ clientId: DEV_CLI_CLIENT_ID, scopes: ['user_impersonation'] }],
+      // The dev stack validates v2 tokens; an app left at the default would get v1 ones.
+      accessTokenAcceptedVersion: 2,
+      optionalClaims: { accessToken: ['xms_cc'] },
+      signInAudience: 'AzureADMultipleOrgs',
     },
     {
       clientId: DEV_CLI_CLIENT_ID,
       displayName: 'obo-relay CLI (dev)',
       isPublicClient: true,
       redirectUris: ['http://localhost', 'http://127.0.0.1'],
+      signInAudience: 'AzureADMultipleOrgs',
     },
     mcpApp(DEV_NOTES_APP_ID, 'notes MCP (dev)', 'api://notes-mcp', true),
     mcpApp(DEV_CALENDAR_APP_ID, 'calendar MCP (dev)', 'api://calendar-mcp', true),
-    mcpApp(DEV_RESTRICTED_APP_ID, 'restricted MCP (dev)', 'api://restricted-mcp', false),
+    { ...mcpApp(DEV_RESTRICTED_APP_ID, 'restricted MCP (dev)', 'api://restricted-mcp', false), exposedScopes: ['user_impersonation', { value: 'admin_access', type: 'Admin' }] },
   ]
 }
 
@@ -69,6 +106,8 @@ function mcpApp (clientId: string, displayName: string, appIdUri: string, relayP
     exposedScopes: ['user_impersonation'],
     appRoles: ['access_as_application'],
     preAuthorizedClients: relayPreAuthorized ? [{ clientId: DEV_RELAY_CLIENT_ID, scopes: ['user_impersonation'] }] : [],
+    accessTokenAcceptedVersion: 2,
+    optionalClaims: { accessToken: ['xms_cc'] },
   }
 }
 
@@ -78,6 +117,6 @@ export function graphApp (): AppRegistration {
     clientId: GRAPH_APP_ID,
     displayName: 'Microsoft Graph',
     appIdUri: 'https://graph.microsoft.com',
-    exposedScopes: ['User.Read', 'openid', 'profile', 'email', 'offline_access'],
+    exposedScopes: ['User.Read', 'openid', 'profile', 'email', 'offline_access', { value: 'User.Read.All', type: 'Admin' }],
   }
 }

@@ -45,12 +45,19 @@ export interface SignInResult {
   sessionCookie: string | undefined
 }
 
+export interface SignInOptions {
+  /** An SSO session cookie to send with the first request. */
+  cookie?: string
+  /** What to do on a consent prompt: `accept` (default) or `decline`; a "Need admin approval" page is always left. */
+  consent?: 'accept' | 'decline'
+}
+
 /**
- * GET the authorize URL, fill in the form, POST it, and return the redirect (302 Location).
- * Throws with the page's message when the emulator shows an error page or the form again.
+ * GET the authorize URL, fill in the form, POST it (and answer a consent prompt), and return the redirect
+ * (302 Location). Throws with the page's message when the emulator shows an error page or the form again.
  */
 export async function signInWithForm (fetch: typeof globalThis.fetch, authorizeUrl: string | URL,
-  credentials: { username: string, password: string }, options: { cookie?: string } = {}): Promise<SignInResult> {
+  credentials: { username: string, password: string }, options: SignInOptions = {}): Promise<SignInResult> {
   const headers: Record<string, string> = options.cookie === undefined ? {} : { cookie: options.cookie }
   const first = await fetch(authorizeUrl, { redirect: 'manual', headers })
   const firstLocation = first.headers.get('location')
@@ -60,19 +67,32 @@ export async function signInWithForm (fetch: typeof globalThis.fetch, authorizeU
   }
   const form = readSignInForm(await first.text())
   if (form.action === '') throw new Error(`no sign-in form (HTTP ${first.status}): ${form.error ?? 'unexpected page'}`)
-  const posted = await fetch(new URL(form.action, authorizeUrl), {
+  const post = async (action: string, fields: Record<string, string>) => await fetch(new URL(action, authorizeUrl), {
     method: 'POST',
     redirect: 'manual',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ ...form.hidden, username: credentials.username, password: credentials.password }),
+    body: new URLSearchParams(fields),
   })
+  let posted = await post(form.action, { ...form.hidden, username: credentials.username, password: credentials.password })
+  const signInCookie = posted.headers.get('set-cookie')
+  if (posted.status === 200) {
+    const html = await posted.text()
+    const prompt = readSignInForm(html)
+    if (prompt.hidden.emulator_action === 'consent') {
+      posted = await post(prompt.action, { ...prompt.hidden, consent: options.consent ?? 'accept' })
+    } else if (prompt.hidden.emulator_action === 'return_without_consent') {
+      posted = await post(prompt.action, prompt.hidden)
+    } else {
+      throw new Error(`sign-in failed (HTTP 200): ${prompt.error ?? 'no redirect'}`)
+    }
+  }
   const location = posted.headers.get('location')
   if (posted.status !== 302 || location === null) {
     const again = readSignInForm(await posted.text())
     throw new Error(`sign-in failed (HTTP ${posted.status}): ${again.error ?? 'no redirect'}`)
   }
   await posted.body?.cancel()
-  const setCookie = posted.headers.get('set-cookie')
+  const setCookie = posted.headers.get('set-cookie') ?? signInCookie
   return { redirect: new URL(location), sessionCookie: setCookie === null ? undefined : setCookie.split(';')[0] }
 }
 

@@ -1,18 +1,22 @@
-// Scripted token-endpoint failures: Conditional Access claims challenges, missing consent, revoked
-// grants, throttling, outages and latency; scoped by grant, scope and user, optionally counted.
+// Scripted token-endpoint failures: Conditional Access claims challenges (until the user steps up),
+// blocks, missing consent, revoked grants, throttling (JSON or plain text), loops, outages and latency;
+// scoped by grant, scope and user, optionally counted.
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { parseClaimsParameter, satisfies, type StepUp } from './claims.ts'
 import { aadsts, entraTimestamp, type EntraError } from './errors.ts'
 import { splitScope } from './scopes.ts'
 import { FAULT_KINDS, GRANT_NAMES, type FaultKind, type FaultSpec, type GrantName, type TestUser } from './types.ts'
 
 const DEFAULT_RETRY_AFTER_SEC = 5
+/** Entra's front door sends plain-text 429s with a minute's Retry-After. */
+const DEFAULT_TEXT_RETRY_AFTER_SEC = 60
 const DEFAULT_LATENCY_MS = 1000
 const MAX_LATENCY_MS = 120_000
 
 /** Faults that happen before Entra looks at the request (front door), and ones decided after validation. */
-export const FRONT_DOOR_FAULTS: readonly FaultKind[] = ['throttle', 'unavailable', 'latency']
-export const POLICY_FAULTS: readonly FaultKind[] = ['claims_challenge', 'consent_required', 'invalid_grant']
+export const FRONT_DOOR_FAULTS: readonly FaultKind[] = ['throttle', 'unavailable', 'latency', 'loop_detected']
+export const POLICY_FAULTS: readonly FaultKind[] = ['ca_blocked', 'claims_challenge', 'consent_required', 'invalid_grant']
 
 export class FaultSpecError extends Error {}
 
@@ -36,7 +40,7 @@ function optionalInteger (input: Record<string, unknown>, key: string, min: numb
 export function parseFaultSpec (input: unknown): FaultSpec {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new FaultSpecError('a fault must be a JSON object')
   const record = input as Record<string, unknown>
-  const known = new Set(['grant', 'scope', 'user', 'fault', 'count', 'claims', 'retryAfterSec', 'latencyMs'])
+  const known = new Set(['grant', 'scope', 'user', 'fault', 'count', 'claims', 'retryAfterSec', 'latencyMs', 'format'])
   const unknown = Object.keys(record).filter(key => !known.has(key))
   if (unknown.length > 0) throw new FaultSpecError(`unknown member(s): ${unknown.join(', ')}`)
   const fault = record.fault
@@ -50,10 +54,14 @@ export function parseFaultSpec (input: unknown): FaultSpec {
   const claims = optionalString(record, 'claims')
   if (claims !== undefined) {
     try {
-      JSON.parse(claims)
+      parseClaimsParameter(claims)
     } catch {
-      throw new FaultSpecError('claims must be a JSON string')
+      throw new FaultSpecError('claims must be a claims request (JSON object of id_token / access_token / userinfo)')
     }
+  }
+  const format = optionalString(record, 'format')
+  if (format !== undefined && (fault !== 'throttle' || (format !== 'json' && format !== 'text'))) {
+    throw new FaultSpecError('format must be json or text, and only for throttle')
   }
   const spec: FaultSpec = { fault: fault as FaultKind }
   const scope = optionalString(record, 'scope')
@@ -68,6 +76,7 @@ export function parseFaultSpec (input: unknown): FaultSpec {
   if (claims !== undefined) spec.claims = claims
   if (retryAfterSec !== undefined) spec.retryAfterSec = retryAfterSec
   if (latencyMs !== undefined) spec.latencyMs = latencyMs
+  if (format !== undefined) spec.format = format as 'json' | 'text'
   return spec
 }
 
@@ -76,6 +85,8 @@ export interface FaultTarget {
   grant: GrantName
   scope: string
   user: TestUser | undefined
+  /** What the sign-in behind the request satisfied: a claims challenge it meets does not fire. */
+  stepUp?: StepUp
 }
 
 function matches (spec: FaultSpec, target: FaultTarget): boolean {
@@ -95,9 +106,12 @@ function matches (spec: FaultSpec, target: FaultTarget): boolean {
 export class FaultBook {
   #faults: Array<{ spec: FaultSpec, remaining: number | undefined }> = []
 
-  add (spec: FaultSpec): void {
+  add (spec: FaultSpec): FaultSpec {
     const parsed = parseFaultSpec(spec)
+    // A challenge stays the same policy until met, so its default policy id is chosen once.
+    if (parsed.fault === 'claims_challenge') parsed.claims ??= defaultClaimsChallenge()
     this.#faults.push({ spec: parsed, remaining: parsed.count })
+    return parsed
   }
 
   list (): FaultSpec[] {
@@ -110,7 +124,7 @@ export class FaultBook {
 
   /** The first scripted fault of these kinds that matches; a counted fault is used up by firing. */
   take (target: FaultTarget, kinds: readonly FaultKind[]): FaultSpec | undefined {
-    const index = this.#faults.findIndex(({ spec }) => kinds.includes(spec.fault) && matches(spec, target))
+    const index = this.#faults.findIndex(({ spec }) => kinds.includes(spec.fault) && matches(spec, target) && !metByStepUp(spec, target))
     const entry = this.#faults[index]
     if (entry === undefined) return undefined
     if (entry.remaining !== undefined) {
@@ -119,6 +133,13 @@ export class FaultBook {
     }
     return entry.spec
   }
+}
+
+/** A claims challenge no longer fires for tokens whose sign-in did what it asks (acrs, capolids). */
+function metByStepUp (spec: FaultSpec, target: FaultTarget): boolean {
+  if (spec.fault !== 'claims_challenge' || spec.claims === undefined || target.stepUp === undefined) return false
+  const request = parseClaimsParameter(spec.claims)
+  return request !== undefined && (request.acrs.length > 0 || request.capolids.length > 0) && satisfies(target.stepUp, request)
 }
 
 function defaultClaimsChallenge (): string {
@@ -132,7 +153,13 @@ export async function faultOutcome (spec: FaultSpec, about: { clientId: string, 
       await sleep(spec.latencyMs ?? DEFAULT_LATENCY_MS)
       return undefined
     case 'throttle':
-      return aadsts.throttled(spec.retryAfterSec ?? DEFAULT_RETRY_AFTER_SEC)
+      return spec.format === 'text'
+        ? aadsts.throttledText(spec.retryAfterSec ?? DEFAULT_TEXT_RETRY_AFTER_SEC)
+        : aadsts.throttled(spec.retryAfterSec ?? DEFAULT_RETRY_AFTER_SEC)
+    case 'loop_detected':
+      return aadsts.loopDetected()
+    case 'ca_blocked':
+      return aadsts.caBlocked()
     case 'unavailable':
       return aadsts.unavailable(spec.retryAfterSec ?? DEFAULT_RETRY_AFTER_SEC)
     case 'claims_challenge':

@@ -4,15 +4,17 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createDevCa, createServerCertificate } from './ca.ts'
-import { issuerOf, type EmulatorContext } from './context.ts'
-import { DEV_TENANT_DOMAIN, DEV_TENANT_ID, defaultApps, defaultUsers } from './defaults.ts'
+import { NO_STEP_UP } from './claims.ts'
+import { createClock, issuerOf, type EmulatorContext } from './context.ts'
+import { DEV_TENANT_DOMAIN, DEV_TENANT_ID, defaultApps, defaultTenants, defaultUsers } from './defaults.ts'
 import { FaultBook } from './faults.ts'
 import { SigningKeys } from './keys.ts'
-import { Registry } from './registry.ts'
+import { Registry, scopeNamesOf } from './registry.ts'
 import { parseScopes, responseScope, singleResource } from './scopes.ts'
 import { buildEmulatorServer } from './server.ts'
 import { GrantStore } from './store.ts'
 import { mintUserAccessToken, newSessionId, signWithKey } from './tokens.ts'
+import { updateAppSettings } from './app-settings.ts'
 import { GRANT_NAMES, type EmulatorOptions, type EntraEmulator, type GrantName } from './types.ts'
 
 export * from './defaults.ts'
@@ -27,8 +29,10 @@ function zeroCalls (): Record<GrantName, number> {
 
 export async function startEntraEmulator (options: EmulatorOptions = {}): Promise<EntraEmulator> {
   const tenantId = options.tenantId ?? DEV_TENANT_ID
-  const registry = new Registry(tenantId, DEV_TENANT_DOMAIN, options.apps ?? defaultApps(), options.users ?? defaultUsers())
-  const [ca, keys] = await Promise.all([createDevCa(), SigningKeys.create()])
+  const registry = new Registry({ tenantId, domain: DEV_TENANT_DOMAIN, users: options.users ?? defaultUsers() }, options.apps ?? defaultApps(),
+    options.tenants ?? defaultTenants())
+  const clock = createClock(options.now)
+  const [ca, keys] = await Promise.all([createDevCa(), SigningKeys.create(clock.now, options.signingKeyActivationDelaySec ?? 86_400)])
   const tls = await createServerCertificate(ca)
   const ownCertDir = options.certDir === undefined
   const certDir = options.certDir ?? await mkdtemp(join(tmpdir(), 'entra-emulator-'))
@@ -41,11 +45,15 @@ export async function startEntraEmulator (options: EmulatorOptions = {}): Promis
     tenantId,
     registry,
     keys,
-    store: new GrantStore(),
+    store: new GrantStore(clock.now),
     faults: new FaultBook(),
     calls: zeroCalls(),
-    accessTokenLifetimeSec: options.accessTokenLifetimeSec ?? 3600,
-    refreshTokenLifetimeSec: options.refreshTokenLifetimeSec ?? 86_400,
+    accessTokenLifetimeSec: options.accessTokenLifetimeSec,
+    // Refresh tokens: 90 days of inactivity (sliding); SPA ones 24 hours, fixed.
+    // https://learn.microsoft.com/en-us/entra/identity-platform/refresh-tokens#token-lifetime
+    refreshTokenLifetimeSec: options.refreshTokenLifetimeSec ?? 90 * 86_400,
+    spaRefreshTokenLifetimeSec: options.spaRefreshTokenLifetimeSec ?? 86_400,
+    clock,
     log: options.logger,
   }
   const stats = () => ({ calls: { ...context.calls } })
@@ -53,7 +61,7 @@ export async function startEntraEmulator (options: EmulatorOptions = {}): Promis
     Object.assign(context.calls, zeroCalls())
     context.faults.clear()
     context.store.clear()
-    registry.resetConsents()
+    registry.reset()
   }
   const rotateSigningKey = () => { keys.rotate() }
 
@@ -89,17 +97,36 @@ export async function startEntraEmulator (options: EmulatorOptions = {}): Promis
       addRedirectUri: (clientId, uri) => { registry.addRedirectUri(clientId, uri) },
       getApp: clientId => registry.getApp(clientId),
       grantConsent: (user, clientId, scopes) => {
-        const member = registry.findUser(user)
+        const tenant = registry.tenantOfUsername(user) ?? registry.homeTenant
+        const member = tenant.findUser(user) ?? registry.findUser(user)
         if (member === undefined) throw new TypeError(`unknown user: ${user}`)
-        for (const resource of parseScopes(scopes.join(' '), registry).resources) {
-          registry.recordConsent(member.oid, clientId, resource.app.clientId, resource.isDefault ? (resource.app.exposedScopes ?? []) : resource.names)
+        for (const resource of parseScopes(scopes.join(' '), registry, tenant).resources) {
+          registry.recordConsent(member.oid, clientId, resource.app.clientId, resource.isDefault ? scopeNamesOf(resource.app) : resource.names, tenant)
         }
+      },
+      grantAdminConsent: (clientId, scopes, tenantName) => {
+        const tenant = tenantName === undefined ? registry.homeTenant : registry.tenant(tenantName)
+        if (tenant === undefined) throw new TypeError(`unknown tenant: ${tenantName ?? ''}`)
+        if (registry.getApp(clientId) === undefined) throw new TypeError(`unknown app: ${clientId}`)
+        tenant.provisioned.add(clientId.toLowerCase())
+        for (const resource of parseScopes(scopes.join(' '), registry, tenant).resources) {
+          registry.recordAdminConsent(tenant, clientId, resource.app.clientId, resource.isDefault ? scopeNamesOf(resource.app) : resource.names)
+        }
+      },
+      updateApp: (clientId, settings) => updateAppSettings(registry, clientId, settings),
+      setUserConsent: (allowed, tenantName) => {
+        const tenant = tenantName === undefined ? registry.homeTenant : registry.tenant(tenantName)
+        if (tenant === undefined) throw new TypeError(`unknown tenant: ${tenantName ?? ''}`)
+        tenant.userConsentAllowed = allowed
       },
     },
     stats,
     reset,
     addFault: fault => { context.faults.add(fault) },
     rotateSigningKey,
+    activateSigningKey: () => keys.activate(),
+    advanceClock: seconds => { clock.advance(seconds) },
+    now: () => clock.now(),
     async signToken (claims, signOptions = {}) {
       const known = signOptions.kid === undefined ? keys.current : keys.find(signOptions.kid)
       // An unknown kid still gets a real signature (by the current key), for "key not found" cases.
@@ -111,22 +138,27 @@ export async function startEntraEmulator (options: EmulatorOptions = {}): Promis
       if (user === undefined) throw new TypeError(`unknown user: ${username}`)
       const client = registry.getApp(clientId)
       if (client === undefined) throw new TypeError(`unknown app: ${clientId}`)
-      const requested = parseScopes(scopes.join(' '), registry)
+      const requested = parseScopes(scopes.join(' '), registry, registry.homeTenant, client.displayName)
       const resource = singleResource(requested, registry)
-      const scopeNames = resource.isDefault ? (resource.app.exposedScopes ?? []) : resource.names
+      const scopeNames = resource.isDefault ? scopeNamesOf(resource.app) : resource.names
       return await mintUserAccessToken(context, {
         kind: 'user',
+        tenant: registry.homeTenant,
         user,
         client,
         azpacr: client.isPublicClient === true ? '0' : '1',
         resource: resource.app,
+        resourceIdentifier: resource.identifier,
         scopeNames,
         scope: responseScope(resource, scopeNames, requested.oidc),
         oidc: requested.oidc,
         sid: newSessionId(),
         nonce: undefined,
         clientInfo: false,
-        authTimeSec: Math.floor(Date.now() / 1000),
+        authTimeSec: Math.floor(clock.now() / 1000),
+        stepUp: NO_STEP_UP,
+        clientCapabilities: [],
+        refreshChain: { redirectType: 'web' },
       })
     },
     close,

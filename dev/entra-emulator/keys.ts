@@ -12,8 +12,8 @@ export interface SigningKey {
   publicJwk: JWK
 }
 
-/** How many keys stay published: the current one and the ones it replaced most recently. */
-const PUBLISHED_KEYS = 3
+/** How many keys stay published: a pending one, the signing one and the ones it replaced most recently. */
+const PUBLISHED_KEYS = 4
 
 async function createCertifiedKey (): Promise<SigningKey> {
   const { cert, keys } = await createSelfSignedRsa('CN=accounts.emulator.localhost')
@@ -37,24 +37,41 @@ function createBareKey (): SigningKey {
   return { kid, x5t: undefined, privateKey, publicJwk: { kty: 'RSA', use: 'sig', kid, n: n ?? '', e: e ?? '' } }
 }
 
+/**
+ * Entra's rollover: a new key is published in the JWKS before it signs anything, so relying parties that
+ * refresh their key cache see it in time; the replaced key stays published a while longer.
+ * @see https://learn.microsoft.com/en-us/entra/identity-platform/signing-key-rollover
+ */
 export class SigningKeys {
   #published: SigningKey[]
+  #signing: SigningKey
+  #pending: { key: SigningKey, activatesAtMs: number } | undefined
   #spare: SigningKey | undefined
-  #pending: Promise<void> | undefined
+  #generating: Promise<void> | undefined
+  readonly #now: () => number
+  readonly #activationDelayMs: number
 
-  private constructor (first: SigningKey) {
+  private constructor (first: SigningKey, now: () => number, activationDelaySec: number) {
     this.#published = [first]
+    this.#signing = first
+    this.#now = now
+    this.#activationDelayMs = activationDelaySec * 1000
   }
 
-  static async create (): Promise<SigningKeys> {
-    const keys = new SigningKeys(await createCertifiedKey())
+  static async create (now: () => number = Date.now, activationDelaySec = 86_400): Promise<SigningKeys> {
+    const keys = new SigningKeys(await createCertifiedKey(), now, activationDelaySec)
     keys.#prepareSpare()
     return keys
   }
 
+  /** The key that signs tokens now (a pending key takes over once its activation time has come). */
   get current (): SigningKey {
-    // The constructor publishes one key and rotate() only prepends.
-    return this.#published[0] as SigningKey
+    if (this.#pending !== undefined && this.#now() >= this.#pending.activatesAtMs) this.activate()
+    return this.#signing
+  }
+
+  get pendingKid (): string | undefined {
+    return this.#pending?.key.kid
   }
 
   find (kid: string): SigningKey | undefined {
@@ -66,23 +83,40 @@ export class SigningKeys {
     return { keys: this.#published.map(key => ({ ...key.publicJwk, issuer })) }
   }
 
-  /** Synchronous so callers see the new kid at once; the next spare key is generated in the background. */
+  /** Publishes a new key (listed first) that signs only once activated; an earlier pending key is activated first. */
   rotate (): void {
+    if (this.#pending !== undefined) this.activate()
     const next = this.#spare ?? createBareKey()
     this.#spare = undefined
-    this.#published = [next, ...this.#published].slice(0, PUBLISHED_KEYS)
+    this.#pending = { key: next, activatesAtMs: this.#now() + this.#activationDelayMs }
+    this.#publish(next)
     this.#prepareSpare()
+  }
+
+  /** The pending key becomes the signing key; the previous one stays published. */
+  activate (): string {
+    if (this.#pending !== undefined) {
+      this.#signing = this.#pending.key
+      this.#pending = undefined
+    }
+    return this.#signing.kid
   }
 
   /** Resolves once background key generation is done (so close() leaves nothing running). */
   async settled (): Promise<void> {
-    await this.#pending
+    await this.#generating
+  }
+
+  #publish (key: SigningKey): void {
+    const keep = [key, ...this.#published.filter(published => published !== key)]
+    // Never drop the signing key; beyond it, keep the most recently replaced ones.
+    this.#published = keep.filter((published, index) => index < PUBLISHED_KEYS || published === this.#signing)
   }
 
   #prepareSpare (): void {
-    if (this.#pending !== undefined) return
-    this.#pending = createCertifiedKey()
+    if (this.#generating !== undefined) return
+    this.#generating = createCertifiedKey()
       .then(key => { this.#spare ??= key })
-      .finally(() => { this.#pending = undefined })
+      .finally(() => { this.#generating = undefined })
   }
 }

@@ -2,7 +2,7 @@
 // or a client id and `.default` means "everything already granted". Bare names belong to Microsoft Graph.
 import { GRAPH_APP_ID } from './defaults.ts'
 import { aadsts } from './errors.ts'
-import type { Registry } from './registry.ts'
+import { scopeNamesOf, type Registry, type Tenant } from './registry.ts'
 import type { AppRegistration } from './types.ts'
 
 export const OIDC_SCOPES: ReadonlySet<string> = new Set(['openid', 'profile', 'email', 'offline_access'])
@@ -26,7 +26,12 @@ export function splitScope (raw: string): string[] {
   return raw.split(' ').filter(token => token !== '')
 }
 
-export function parseScopes (raw: string, registry: Registry): RequestedScopes {
+/**
+ * Resolves each scope to a resource provisioned in `tenant`. An unknown name on a known resource is
+ * AADSTS650053; `.default` twice for one resource, or with explicit scopes of it, is AADSTS70011.
+ * @see https://learn.microsoft.com/en-us/entra/identity-platform/scopes-oidc#the-default-scope
+ */
+export function parseScopes (raw: string, registry: Registry, tenant: Tenant = registry.homeTenant, clientName = ''): RequestedScopes {
   const oidc = new Set<string>()
   const byApp = new Map<string, ResourceRequest>()
   for (const token of splitScope(raw)) {
@@ -38,17 +43,18 @@ export function parseScopes (raw: string, registry: Registry): RequestedScopes {
     const identifier = slash < 0 ? GRAPH_APP_ID : token.slice(0, slash)
     const name = slash < 0 ? token : token.slice(slash + 1)
     if (identifier === '' || name === '') throw aadsts.invalidScope(token)
-    const app = registry.findResource(identifier)
-    if (app === undefined) throw aadsts.resourceNotFound(identifier, registry.tenantDomain)
+    const app = registry.findResource(identifier, tenant)
+    if (app === undefined) throw aadsts.resourceNotFound(identifier, tenant.domain)
     const request = byApp.get(app.clientId) ?? { app, identifier: slash < 0 ? '' : identifier, names: [], isDefault: false }
     byApp.set(app.clientId, request)
     if (name === '.default') {
+      if (request.isDefault) throw aadsts.invalidScope(raw)
       request.isDefault = true
       continue
     }
     // Scope names compare case-insensitively in Entra; keep the registered spelling.
-    const exposed = (app.exposedScopes ?? []).find(scope => scope.toLowerCase() === name.toLowerCase())
-    if (exposed === undefined) throw aadsts.invalidScope(token)
+    const exposed = scopeNamesOf(app).find(scope => scope.toLowerCase() === name.toLowerCase())
+    if (exposed === undefined) throw aadsts.scopeNotOnResource(clientName, name, app.clientId)
     if (!request.names.includes(exposed)) request.names.push(exposed)
   }
   for (const request of byApp.values()) {
@@ -58,12 +64,12 @@ export function parseScopes (raw: string, registry: Registry): RequestedScopes {
 }
 
 /** Token requests get a token for exactly one resource; only OIDC scopes means Microsoft Graph. */
-export function singleResource (scopes: RequestedScopes, registry: Registry): ResourceRequest {
+export function singleResource (scopes: RequestedScopes, registry: Registry, tenant: Tenant = registry.homeTenant): ResourceRequest {
   if (scopes.resources.length > 1) throw aadsts.multipleResources(scopes.raw)
   const [resource] = scopes.resources
   if (resource !== undefined) return resource
   const graph = registry.getApp(GRAPH_APP_ID)
-  if (graph === undefined) throw aadsts.resourceNotFound(GRAPH_APP_ID, registry.tenantDomain)
+  if (graph === undefined) throw aadsts.resourceNotFound(GRAPH_APP_ID, tenant.domain)
   return { app: graph, identifier: '', names: ['User.Read'], isDefault: false }
 }
 
@@ -73,7 +79,7 @@ export function singleResource (scopes: RequestedScopes, registry: Registry): Re
  */
 export function grantedScopeNames (resource: ResourceRequest, granted: Set<string>, client: AppRegistration): string[] {
   if (resource.isDefault) {
-    const names = (resource.app.exposedScopes ?? []).filter(scope => granted.has(scope))
+    const names = scopeNamesOf(resource.app).filter(scope => granted.has(scope))
     if (names.length === 0) throw aadsts.consentRequired(client.clientId, client.displayName)
     return names
   }

@@ -6,7 +6,8 @@ import { pino } from 'pino'
 import type { PemCredential } from './ca.ts'
 import type { EmulatorContext } from './context.ts'
 import { EntraError } from './errors.ts'
-import { registerAuthorizeRoutes } from './routes/authorize.ts'
+import { registerAdminConsentRoute } from './routes/admin-consent.ts'
+import { ConsentTickets, registerAuthorizeRoutes } from './routes/authorize.ts'
 import { registerControlRoutes, type ControlActions } from './routes/control.ts'
 import { sendEntraError, traceOf, type EmulatorApp } from './routes/http.ts'
 import { registerMetadataRoutes } from './routes/metadata.ts'
@@ -38,7 +39,9 @@ export async function buildEmulatorServer (context: EmulatorContext, tls: PemCre
   app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'not_found', error_description: 'No such endpoint in the Entra emulator.' }))
 
   registerMetadataRoutes(app, context)
-  registerAuthorizeRoutes(app, context)
+  const tickets = new ConsentTickets(() => context.clock.now())
+  registerAuthorizeRoutes(app, context, tickets)
+  registerAdminConsentRoute(app, context, tickets)
   registerTokenRoute(app, context)
   registerControlRoutes(app, context, actions)
   return app

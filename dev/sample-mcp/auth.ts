@@ -1,10 +1,11 @@
 import { createRemoteJWKSet, customFetch, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose'
 
-/** What a sample MCP server accepts: one issuer, its own audience, one delegated scope. */
+/** What a sample MCP server accepts: its tenant's v2 issuer (or v1 issuer), its own audience, one delegated scope. */
 export interface AccessTokenPolicy {
+  /** The tenant's v2 issuer; v1 tokens (`ver` 1.0) must come from `https://sts.windows.net/<tenantId>/` instead. */
   issuer: string
   tenantId: string
-  /** The app's client id GUID and its App ID URI: Entra v2 puts the GUID in `aud`, v1-style clients may see the URI. */
+  /** The app's client id GUID and its App ID URI: v2 tokens carry the GUID in `aud`, v1 tokens what the client asked for. */
   audiences: string[]
   requiredScope: string
   clockToleranceSec: number
@@ -52,8 +53,17 @@ export function readBearerToken (authorization: string | undefined): string | un
 }
 
 /**
- * Validates an Entra v2 delegated access token for this resource: RS256 signature by a key of the
- * tenant, exact `iss`, `aud`, lifetime, and `scp` containing the required scope.
+ * The v1 issuer Entra puts in v1 access tokens (an API left at accessTokenAcceptedVersion null/1 gets those).
+ * @see https://learn.microsoft.com/en-us/entra/identity-platform/access-tokens#validate-the-issuer
+ */
+export function v1Issuer (tenantId: string): string {
+  return `https://sts.windows.net/${tenantId}/`
+}
+
+/**
+ * Validates an Entra delegated access token (v2, or v1 as Entra sends APIs that accept v1) for this
+ * resource: RS256 signature by a key of the tenant, that version's exact `iss`, `aud`, lifetime, and
+ * `scp` containing the required scope.
  * Throws TokenRejectedError; any other error (JWKS unreachable) is the server's problem, not the token's.
  */
 export async function validateAccessToken (token: string, keySet: JWTVerifyGetKey, policy: AccessTokenPolicy): Promise<DelegatedClaims> {
@@ -61,7 +71,7 @@ export async function validateAccessToken (token: string, keySet: JWTVerifyGetKe
   try {
     ({ payload } = await jwtVerify(token, keySet, {
       algorithms: ['RS256'],
-      issuer: policy.issuer,
+      issuer: [policy.issuer, v1Issuer(policy.tenantId)],
       audience: policy.audiences,
       clockTolerance: policy.clockToleranceSec,
       requiredClaims: ['exp'],
@@ -72,7 +82,14 @@ export async function validateAccessToken (token: string, keySet: JWTVerifyGetKe
     throw new TokenRejectedError(401, 'invalid_token', description)
   }
 
-  const { tid, oid, scp, aud, azp, preferred_username: upn, name, acrs, idtyp, exp } = payload
+  const { tid, oid, scp, aud, name, acrs, idtyp, exp, ver, iss } = payload
+  // Each version has its own issuer (and names the client and the user differently).
+  const v1 = ver === '1.0'
+  if ((v1 ? v1Issuer(policy.tenantId) : policy.issuer) !== iss || (ver !== '1.0' && ver !== '2.0')) {
+    throw new TokenRejectedError(401, 'invalid_token', 'invalid iss claim')
+  }
+  const azp = v1 ? payload.appid : payload.azp
+  const upn = v1 ? payload.upn : payload.preferred_username
   // App-only tokens carry `roles` and no `scp`; this resource only serves users.
   if (typeof scp !== 'string' || scp.trim() === '' || idtyp === 'app') {
     throw new TokenRejectedError(401, 'invalid_token', 'a delegated (user) token is required')

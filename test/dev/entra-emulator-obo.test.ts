@@ -62,7 +62,7 @@ describe('on-behalf-of exchange', () => {
     const assertion = await userAssertion()
     const answer = await obo(assertion, `${DEV_NOTES_SCOPE} openid profile offline_access`, { client_info: '1' })
     expect(answer.status).toBe(200)
-    expect(answer.body).toMatchObject({ token_type: 'Bearer', scope: DEV_NOTES_SCOPE, expires_in: 3600, ext_expires_in: 3600 })
+    expect(answer.body).toMatchObject({ token_type: 'Bearer', scope: DEV_NOTES_SCOPE, })
     expect(answer.body.refresh_token).toEqual(expect.any(String))
     expect(JSON.parse(Buffer.from(answer.body.client_info as string, 'base64url').toString()).uid).toBe(emulator.users[0]?.oid)
     const upstream = decodeJwt(assertion)
@@ -176,14 +176,21 @@ describe('consent', () => {
 })
 
 describe('signing key rotation', () => {
-  it('publishes the new key first, keeps the old one, and still accepts tokens signed with it', async () => {
+  it('publishes the new key before it signs, keeps the old one, and still accepts tokens signed with it', async () => {
     const before = await userAssertion()
     const oldKid = decodeProtectedHeader(before).kid ?? ''
     emulator.rotateSigningKey()
+    const published = await (await fetch(emulator.jwksUri)).json() as { keys: Array<{ kid: string }> }
+    const pendingKid = published.keys[0]?.kid
+    expect(pendingKid).not.toBe(oldKid)
+    expect(published.keys.map(key => key.kid)).toEqual([pendingKid, oldKid])
+    // Published ahead: tokens are still signed by the old key until the new one is activated.
+    expect(decodeProtectedHeader(await userAssertion()).kid).toBe(oldKid)
+    expect(emulator.activateSigningKey()).toBe(pendingKid)
     const jwks = await (await fetch(emulator.jwksUri)).json() as { keys: Array<{ kid: string }> }
     const after = await userAssertion()
     const newKid = decodeProtectedHeader(after).kid
-    expect(newKid).not.toBe(oldKid)
+    expect(newKid).toBe(pendingKid)
     expect(jwks.keys.map(key => key.kid)).toEqual([newKid, oldKid])
     expect((await obo(before)).status).toBe(200)
     expect((await obo(after)).status).toBe(200)
@@ -191,16 +198,28 @@ describe('signing key rotation', () => {
     expect(decodeProtectedHeader(await emulator.signToken(decodeJwt(after), { kid: oldKid })).kid).toBe(oldKid)
   })
 
-  it('drops the oldest key after a few rotations, and rotates over HTTP too', async () => {
+  it('drops the oldest key after a few rotations, and rotates and activates over HTTP too', async () => {
     const oldest = await userAssertion()
     emulator.rotateSigningKey()
     emulator.rotateSigningKey()
+    emulator.rotateSigningKey()
     const response = await fetch(`${emulator.url}/_emulator/rotate-keys`, { method: 'POST' })
-    const { kid } = await response.json() as { kid: string }
+    const { kid, pendingKid } = await response.json() as { kid: string, pendingKid: string }
     const jwks = await (await fetch(emulator.jwksUri)).json() as { keys: Array<{ kid: string }> }
-    expect(jwks.keys[0]?.kid).toBe(kid)
+    expect(jwks.keys.map(key => key.kid).slice(0, 2)).toEqual([pendingKid, kid])
     expect(jwks.keys.map(key => key.kid)).not.toContain(decodeProtectedHeader(oldest).kid)
     expectEntraError(await obo(oldest), 'invalid_grant', 50013)
+    const activated = await (await fetch(`${emulator.url}/_emulator/activate-key`, { method: 'POST' })).json() as { kid: string }
+    expect(activated.kid).toBe(pendingKid)
+    expect(decodeProtectedHeader(await userAssertion()).kid).toBe(pendingKid)
+  })
+
+  it('activates a pending key by itself once its activation delay has passed on the emulator clock', async () => {
+    const signing = decodeProtectedHeader(await userAssertion()).kid
+    emulator.rotateSigningKey()
+    expect(decodeProtectedHeader(await userAssertion()).kid).toBe(signing)
+    emulator.advanceClock(86_400)
+    expect(decodeProtectedHeader(await userAssertion()).kid).not.toBe(signing)
   })
 
   it('signs with an unknown kid on request (a "key not found" case)', async () => {

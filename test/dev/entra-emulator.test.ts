@@ -62,7 +62,7 @@ describe('metadata and keys', () => {
   })
 
   it('answers an unknown tenant with AADSTS90002', async () => {
-    const response = await fetch(`${emulator.url}/99999999-9999-9999-9999-999999999999/v2.0/.well-known/openid-configuration`)
+    const response = await fetch(`${emulator.url}/88888888-8888-8888-8888-888888888888/v2.0/.well-known/openid-configuration`)
     expect(response.status).toBe(400)
     const body = await response.json() as Record<string, unknown>
     expect(body.error).toBe('invalid_tenant')
@@ -78,7 +78,8 @@ describe('metadata and keys', () => {
     expect(createHash('sha1').update(cert.raw).digest('base64url')).toBe(key?.x5t)
     const accessToken = await emulator.issueUserToken(ALICE.username, { clientId: DEV_CLI_CLIENT_ID, scopes: [DEV_RELAY_SCOPE] })
     const { payload, protectedHeader } = await jwtVerify(accessToken, createLocalJWKSet(jwks as never), { issuer: emulator.issuer, audience: DEV_RELAY_CLIENT_ID })
-    expect(protectedHeader).toMatchObject({ typ: 'JWT', alg: 'RS256', kid: key?.kid, x5t: key?.x5t })
+    // v2 access tokens carry kid only; x5t is a v1 legacy header.
+    expect(protectedHeader).toEqual({ typ: 'JWT', alg: 'RS256', kid: key?.kid })
     expect(payload).toMatchObject({ scp: 'user_impersonation', ver: '2.0', tid: DEV_TENANT_ID, azp: DEV_CLI_CLIENT_ID, azpacr: '0' })
   })
 })
@@ -102,14 +103,14 @@ describe('refresh_token grant', () => {
   })
 
   it('expires refresh tokens after their (inactivity) lifetime', async () => {
-    const shortLived = await startEntraEmulator({ port: 0, refreshTokenLifetimeSec: 1 })
+    const shortLived = await startEntraEmulator({ port: 0, refreshTokenLifetimeSec: 60 })
     try {
       const shortFetch = createFetch(createDispatcher({ trustedCaPem: shortLived.caPem }))
       const post = async (params: Record<string, string>) => await (await shortFetch(`${shortLived.url}/${DEV_TENANT_ID}/oauth2/v2.0/token`, {
         method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(params),
       })).json() as Record<string, unknown>
       const ropc = await post({ grant_type: 'password', client_id: DEV_CLI_CLIENT_ID, ...ALICE, scope: `${DEV_RELAY_SCOPE} offline_access` })
-      await new Promise(resolve => setTimeout(resolve, 1100))
+      shortLived.advanceClock(61)
       const expired = await post({ grant_type: 'refresh_token', client_id: DEV_CLI_CLIENT_ID, refresh_token: ropc.refresh_token as string, scope: DEV_RELAY_SCOPE })
       expect(expired).toMatchObject({ error: 'invalid_grant', error_codes: [700082] })
     } finally {
@@ -136,21 +137,25 @@ describe('password grant (ROPC)', () => {
     expect(unconsented.body.suberror).toBe('consent_required')
   })
 
-  it('validates scopes: several resources (AADSTS28000), unknown scope (AADSTS70011), unknown resource (AADSTS500011)', async () => {
+  it('validates scopes: several resources (AADSTS28000), unknown scope on a known resource (AADSTS650053), unknown resource (AADSTS500011)', async () => {
     expectEntraError(await token({ grant_type: 'password', ...RELAY, ...ALICE, scope: `${DEV_NOTES_SCOPE} ${DEV_CALENDAR_SCOPE}` }), 400, 'invalid_scope', 28000)
-    expectEntraError(await token({ grant_type: 'password', ...RELAY, ...ALICE, scope: 'api://notes-mcp/delete_everything' }), 400, 'invalid_scope', 70011)
+    const unknownScope = await token({ grant_type: 'password', ...RELAY, ...ALICE, scope: 'api://notes-mcp/delete_everything' })
+    expectEntraError(unknownScope, 400, 'invalid_client', 650053)
+    expect(unknownScope.body.error_description).toContain(`asked for scope 'delete_everything' that doesn't exist on the resource '${DEV_NOTES_APP_ID}'`)
     expectEntraError(await token({ grant_type: 'password', ...RELAY, ...ALICE, scope: 'api://unknown/x' }), 400, 'invalid_resource', 500011)
   })
 })
 
 describe('client_credentials grant', () => {
-  it('issues an app-only token: roles and idtyp=app, no scp, oid of the service principal', async () => {
+  it('issues an app-only token: no scp, oid of the service principal, and no roles until one is assigned', async () => {
     const answer = await token({ grant_type: 'client_credentials', ...RELAY, scope: 'api://notes-mcp/.default' })
     expect(answer.status).toBe(200)
     expect(answer.body.refresh_token).toBeUndefined()
     const claims = decodeJwt(answer.body.access_token as string)
-    expect(claims).toMatchObject({ aud: DEV_NOTES_APP_ID, azp: DEV_RELAY_CLIENT_ID, idtyp: 'app', roles: ['access_as_application'], ver: '2.0' })
+    expect(claims).toMatchObject({ aud: DEV_NOTES_APP_ID, azp: DEV_RELAY_CLIENT_ID, ver: '2.0' })
     expect(claims.scp).toBeUndefined()
+    expect(claims.roles).toBeUndefined()
+    expect(claims.idtyp).toBeUndefined()
     expect(claims.oid).toBe(claims.sub)
   })
 

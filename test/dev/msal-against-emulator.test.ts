@@ -175,7 +175,7 @@ describe('MSAL with a certificate credential (private_key_jwt)', () => {
       clientCertificate: { thumbprintSha256: certificate.thumbprintSha256, privateKey: certificate.privateKeyPem, x5c: certificate.certPem },
     }))
     const appOnly = await sha256App.acquireTokenByClientCredential({ scopes: ['api://notes-mcp/.default'] })
-    expect(decodeJwt(appOnly?.accessToken ?? '')).toMatchObject({ aud: DEV_NOTES_APP_ID, azp: certClientId, azpacr: '2', idtyp: 'app' })
+    expect(decodeJwt(appOnly?.accessToken ?? '')).toMatchObject({ aud: DEV_NOTES_APP_ID, azp: certClientId, azpacr: '2' })
 
     const assertion = await harness.emulator.issueUserToken(ALICE.username, { clientId: DEV_CLI_CLIENT_ID, scopes: ['api://cert-relay/user_impersonation'] })
     const obo = await sha256App.acquireTokenOnBehalfOf({ oboAssertion: assertion, scopes: [DEV_NOTES_SCOPE] })

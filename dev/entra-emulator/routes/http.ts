@@ -43,10 +43,10 @@ export function formParams (input: unknown): Record<string, string | undefined> 
 
 export function sendEntraError (request: FastifyRequest, reply: FastifyReply, err: EntraError, baseUrl: string): FastifyReply {
   const trace = traceOf(request)
-  return reply
+  reply
     .code(err.status)
     .headers({ ...traceHeaders(trace), 'cache-control': 'no-store, no-cache', pragma: 'no-cache', ...(err.extras.headers ?? {}) })
-    .send(errorBody(err, trace, baseUrl))
+  return err.extras.textBody === undefined ? reply.send(errorBody(err, trace, baseUrl)) : reply.send(err.extras.textBody)
 }
 
 export function isEntraError (value: unknown): value is EntraError {

@@ -1,18 +1,18 @@
 // OpenID Provider metadata and signing keys, per tenant path (GUID, domain, `organizations`, `common`).
 import type { FastifyRequest } from 'fastify'
 import type { EmulatorApp } from './http.ts'
-import { issuerOf, resolveTenant, type EmulatorContext } from '../context.ts'
+import { issuerOf, resolveTenantScope, type EmulatorContext } from '../context.ts'
 import { aadsts } from '../errors.ts'
 
 type TenantRequest = FastifyRequest<{ Params: { tenant: string } }>
 
 /** Multi-tenant metadata names its issuer with Entra's `{tenantid}` placeholder; endpoints keep the alias. */
 function tenantPaths (context: EmulatorContext, segment: string): { path: string, issuer: string } {
-  const kind = resolveTenant(context, segment)
-  if (kind === undefined) throw aadsts.tenantNotFound(segment, 'invalid_tenant')
-  return kind === 'tenant'
-    ? { path: context.tenantId, issuer: issuerOf(context) }
-    : { path: segment.toLowerCase(), issuer: `${context.url}/{tenantid}/v2.0` }
+  const scope = resolveTenantScope(context, segment)
+  if (scope === undefined) throw aadsts.tenantNotFound(segment, 'invalid_tenant')
+  return scope.kind === 'tenant'
+    ? { path: scope.tenant.id, issuer: issuerOf(context, scope.tenant.id) }
+    : { path: scope.alias, issuer: `${context.url}/{tenantid}/v2.0` }
 }
 
 export function registerMetadataRoutes (app: EmulatorApp, context: EmulatorContext): void {

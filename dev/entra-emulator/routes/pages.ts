@@ -52,7 +52,44 @@ ${hiddenInputs({ ...form.params, emulator_action: 'sign_in' })}
 <label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required>
 <button id="submit" type="submit">Sign in</button>
-<small>Signing in also grants the requested permissions, as accepting Entra's consent prompt would.</small>
+</form></main>`)
+}
+
+export interface ConsentPage {
+  action: string
+  params: Record<string, string>
+  appName: string
+  username: string
+  /** Full scope strings the user is asked to grant. */
+  scopes: string[]
+  /** Admin consent: "Accept for your organization". */
+  forOrganization: boolean
+}
+
+/**
+ * Entra's "Permissions requested" prompt: `#accept` grants, `#decline` ends in an error redirect.
+ * The form posts `emulator_action=consent` and `consent=accept|decline`.
+ */
+export function consentPage (reply: FastifyReply, trace: RequestTrace, form: ConsentPage): FastifyReply {
+  const items = form.scopes.map(scope => `<li><code>${escapeHtml(scope)}</code></li>`).join('\n')
+  const who = form.forOrganization ? 'for your organization' : 'for you'
+  return page(reply.headers(traceHeaders(trace)), 200, 'Permissions requested', `<main><h1>Permissions requested</h1>
+<p><strong>${escapeHtml(form.appName)}</strong> asks ${who} (${escapeHtml(form.username)}) for:</p>
+<ul id="scopes">${items}</ul>
+<form method="post" action="${escapeHtml(form.action)}" id="consent">
+${hiddenInputs({ ...form.params, emulator_action: 'consent' })}
+<button id="accept" type="submit" name="consent" value="accept">Accept</button>
+<button id="decline" type="submit" name="consent" value="decline">Cancel</button>
+</form></main>`)
+}
+
+/** Entra's "Need admin approval": the user can only go back to the app without consent (AADSTS90094). */
+export function adminApprovalPage (reply: FastifyReply, trace: RequestTrace, form: { action: string, params: Record<string, string>, appName: string }): FastifyReply {
+  return page(reply.headers(traceHeaders(trace)), 200, 'Need admin approval', `<main><h1>Need admin approval</h1>
+<p><strong>${escapeHtml(form.appName)}</strong> needs permission to access resources in your organization that only an admin can grant. Please ask an admin to grant permission to this app before you can use it.</p>
+<form method="post" action="${escapeHtml(form.action)}" id="admin-approval">
+${hiddenInputs({ ...form.params, emulator_action: 'return_without_consent' })}
+<button id="return" type="submit">Return to the application without granting consent</button>
 </form></main>`)
 }
 
