@@ -1,6 +1,6 @@
 // A client for one downstream MCP server of the modern era (2026-07-28): discover, list tools, call a tool.
 import { randomUUID } from 'node:crypto'
-import { McpHttpError, McpInvalidResponseError } from './client-errors.ts'
+import { McpHttpError, McpInvalidResponseError, McpTimeoutError } from './client-errors.ts'
 import { postJsonRpc, type FetchLike } from './post-json-rpc.ts'
 import { ERROR_CODES, LATEST_MODERN_PROTOCOL_VERSION, METHODS, NOTIFICATIONS } from './protocol.ts'
 import { createModernRequest } from './request-builder.ts'
@@ -30,7 +30,7 @@ export interface ModernMcpClientOptions {
   maxTtlMs?: number
   /** Cached results kept; default 1000. */
   maxCacheEntries?: number
-  /** Clock for cache freshness; default `Date.now`. */
+  /** Clock for cache freshness (timeouts use real time); default `Date.now`. */
   now?: () => number
 }
 
@@ -76,6 +76,8 @@ export interface ModernMcpClient {
   clearCache: () => void
 }
 
+interface Deadline { at: number, totalMs: number }
+
 interface CachedTools { tools: Tool[], rejectedTools: ToolList['rejectedTools'], cacheScope: CacheScope, expiresAt: number }
 
 function isObject (value: unknown): value is JsonObject {
@@ -111,7 +113,7 @@ export function createModernMcpClient (options: ModernMcpClientOptions): ModernM
   const lastTools = new ResultCache<Map<string, Tool>>(options.maxCacheEntries ?? 1000, now)
   let nextId = 1
 
-  async function send (method: string, params: JsonObject, call: CallToolOptions, deadline: number): Promise<Result> {
+  async function send (method: string, params: JsonObject, call: CallToolOptions, deadline: Deadline): Promise<Result> {
     const progressToken = call.onProgress === undefined ? undefined : randomUUID()
     const request = createModernRequest(nextId++, method, params, {
       protocolVersion,
@@ -132,17 +134,20 @@ export function createModernMcpClient (options: ModernMcpClientOptions): ModernM
             ...(typeof progress['message'] === 'string' && { message: progress['message'] }),
           })
         }
-    const exchange = await postJsonRpc({
-      url: options.url,
-      fetch: options.fetch,
-      message: request,
-      headers,
-      maxResponseBytes,
-      timeoutMs: Math.max(1, deadline - now()),
-      signal: call.signal,
-      onNotification,
-    })
-    return exchange.result
+    const remainingMs = deadline.at - Date.now()
+    if (remainingMs <= 0) throw new McpTimeoutError(deadline.totalMs)
+    try {
+      const exchange = await postJsonRpc({ url: options.url, fetch: options.fetch, message: request, headers, maxResponseBytes, timeoutMs: remainingMs, signal: call.signal, onNotification })
+      return exchange.result
+    } catch (err) {
+      // The call's budget is what the caller set, whatever part of it this request had left.
+      throw err instanceof McpTimeoutError ? new McpTimeoutError(deadline.totalMs) : err
+    }
+  }
+
+  function deadlineOf (call: CallOptions): Deadline {
+    const totalMs = call.timeoutMs ?? defaultTimeoutMs
+    return { at: Date.now() + totalMs, totalMs }
   }
 
   function contextOf (call: CallOptions): string {
@@ -154,7 +159,7 @@ export function createModernMcpClient (options: ModernMcpClientOptions): ModernM
     const context = contextOf(call)
     const cached = call.fresh === true ? undefined : discoverCache.get(METHODS.discover, context)
     if (cached !== undefined) return cached
-    const result = await send(METHODS.discover, {}, call, now() + (call.timeoutMs ?? defaultTimeoutMs))
+    const result = await send(METHODS.discover, {}, call, deadlineOf(call))
     resultTypeOf(result, ['complete'])
     const { supportedVersions, capabilities } = result
     if (!Array.isArray(supportedVersions) || !supportedVersions.every((version) => typeof version === 'string') || !isObject(capabilities)) {
@@ -176,7 +181,7 @@ export function createModernMcpClient (options: ModernMcpClientOptions): ModernM
     const cached = call.fresh === true ? undefined : toolsCache.get(METHODS.toolsList, context)
     if (cached !== undefined) return { tools: cached.tools, rejectedTools: cached.rejectedTools, cacheScope: cached.cacheScope, ttlMs: Math.max(0, cached.expiresAt - now()), fromCache: true }
 
-    const deadline = now() + (call.timeoutMs ?? defaultTimeoutMs)
+    const deadline = deadlineOf(call)
     const tools: Tool[] = []
     const rejectedTools: ToolList['rejectedTools'] = []
     const seenCursors = new Set<string>()
@@ -220,7 +225,7 @@ export function createModernMcpClient (options: ModernMcpClientOptions): ModernM
    * @see basic/transports/streamable-http.mdx § Client Behavior
    */
   async function callTool (name: string, args: JsonObject = {}, call: CallToolOptions = {}): Promise<CallToolResult | InputRequiredResult> {
-    const deadline = now() + (call.timeoutMs ?? defaultTimeoutMs)
+    const deadline = deadlineOf(call)
     const params: JsonObject = {
       name,
       arguments: args,
@@ -234,7 +239,7 @@ export function createModernMcpClient (options: ModernMcpClientOptions): ModernM
     } catch (err) {
       const mismatch = err instanceof McpHttpError && err.rpcCode === ERROR_CODES.headerMismatch
       if (!mismatch || call.tool !== undefined) throw err
-      const relisted = (await listTools({ ...call, fresh: true, timeoutMs: Math.max(1, deadline - now()) })).tools.find((tool) => tool.name === name)
+      const relisted = (await listTools({ ...call, fresh: true, timeoutMs: Math.max(1, deadline.at - Date.now()) })).tools.find((tool) => tool.name === name)
       if (relisted === undefined || JSON.stringify(relisted.inputSchema) === JSON.stringify(known?.inputSchema)) throw err
       result = await send(METHODS.toolsCall, params, { ...call, tool: relisted }, deadline)
     }
