@@ -118,3 +118,30 @@ describe('modern client', () => {
     expect(await client.callTool('nope', {}, { headers: alice }).catch((err: unknown) => err)).toMatchObject({ status: 400, rpcCode: -32602 })
   })
 })
+
+describe('modern client cancellation', () => {
+  it('closing the stream mid-progress rejects with the abort reason and the server stops the work', async () => {
+    let serverCancelled!: () => void
+    const cancelledOnServer = new Promise<void>((resolve) => { serverCancelled = resolve })
+    const slowServer = await startModernMcpServer({ validateToken: tokens.validateToken, stepMs: 5, onCancelled: () => serverCancelled() })
+    try {
+      const slowClient = createModernMcpClient({ url: slowServer.url, fetch: globalThis.fetch, clientInfo: { name: 'c', version: '1' }, headers: alice })
+      const controller = new AbortController()
+      const reason = new Error('stop')
+      const progress: number[] = []
+      const call = slowClient.callTool('slow', { steps: 100 }, {
+        signal: controller.signal,
+        onProgress: (update) => {
+          progress.push(update.progress)
+          controller.abort(reason)
+        },
+      }).catch((err: unknown) => err)
+      expect(await call).toBe(reason)
+      await cancelledOnServer
+      expect(progress).toEqual([1])
+      expect(slowServer.cancelledCount()).toBe(1)
+    } finally {
+      await slowServer.close()
+    }
+  })
+})
