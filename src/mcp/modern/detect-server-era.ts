@@ -1,5 +1,6 @@
 // Whether a downstream Streamable HTTP server is modern (2026-07-28) or legacy (initialize + sessions).
 import { McpHttpError, McpInvalidResponseError, McpRpcError, McpTimeoutError } from './client-errors.ts'
+import { mergeHeaders } from './header-values.ts'
 import { postJsonRpc, type FetchLike } from './post-json-rpc.ts'
 import { ACCEPT_BOTH, ERROR_CODES, HEADERS, LATEST_LEGACY_PROTOCOL_VERSION, LEGACY_PROTOCOL_VERSIONS, METHODS, MODERN_ONLY_ERROR_CODES, MODERN_PROTOCOL_VERSIONS } from './protocol.ts'
 import { createModernRequest } from './request-builder.ts'
@@ -62,7 +63,7 @@ export async function detectServerEra (url: string | URL, fetch: FetchLike, head
     tried.add(version)
     const request = createModernRequest(`discover-${tried.size}`, METHODS.discover, {}, { protocolVersion: version, clientInfo })
     try {
-      const { result } = await postJsonRpc({ ...bounds, message: request, headers: { ...headers, ...modernHeadersFor(request) }, timeoutMs: remainingMs() })
+      const { result } = await postJsonRpc({ ...bounds, message: request, headers: mergeHeaders(headers, modernHeadersFor(request)), timeoutMs: remainingMs() })
       if (!isDiscoverResult(result)) break
       return { era: 'modern', protocolVersion: version, supportedVersions: result.supportedVersions, discover: result }
     } catch (err) {
@@ -99,7 +100,7 @@ async function initializeLegacy (
     method: METHODS.initialize,
     params: { protocolVersion: LATEST_LEGACY_PROTOCOL_VERSION, capabilities: {}, clientInfo },
   }
-  const initializeHeaders = { ...headers, 'Content-Type': 'application/json', Accept: ACCEPT_BOTH }
+  const initializeHeaders = mergeHeaders(headers, { 'Content-Type': 'application/json', Accept: ACCEPT_BOTH })
   const { result, headers: answerHeaders } = await postJsonRpc({ ...bounds, message, headers: initializeHeaders, timeoutMs: remainingMs() })
   const protocolVersion = result['protocolVersion']
   if (typeof protocolVersion !== 'string') throw new McpInvalidResponseError('not an InitializeResult')
@@ -109,7 +110,7 @@ async function initializeLegacy (
       const signals = [AbortSignal.timeout(remainingMs()), ...(bounds.signal === undefined ? [] : [bounds.signal])]
       const answer = await bounds.fetch(bounds.url, {
         method: 'DELETE',
-        headers: { ...headers, 'Mcp-Session-Id': sessionId, 'MCP-Protocol-Version': protocolVersion },
+        headers: mergeHeaders(headers, { 'Mcp-Session-Id': sessionId, 'MCP-Protocol-Version': protocolVersion }),
         signal: AbortSignal.any(signals),
         redirect: 'manual',
       })

@@ -17,6 +17,15 @@ export function headerNames (headers: HeaderSource): string[] {
   return Object.keys(headers).map((name) => name.toLowerCase())
 }
 
+/** Header records merged with names lowercased, later records winning: one `authorization`, one `content-type`. */
+export function mergeHeaders (...records: Array<Readonly<Record<string, string>> | undefined>): Record<string, string> {
+  const merged: Record<string, string> = {}
+  for (const record of records) {
+    for (const [name, value] of Object.entries(record ?? {})) merged[name.toLowerCase()] = value
+  }
+  return merged
+}
+
 const SENTINEL_PREFIX = '=?base64?'
 const SENTINEL_SUFFIX = '?='
 // Visible ASCII and space, no whitespace at either end: sendable as is. @see RFC 9110 §5.5

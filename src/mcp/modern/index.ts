@@ -6,7 +6,7 @@ export { validateModernRequest, type ModernValidation, type ValidateModernReques
 export * from './error-answers.ts'
 export { modernHeadersFor, type ModernHeadersOptions } from './request-headers.ts'
 export { createModernRequest, type RequestMetaInput } from './request-builder.ts'
-export { decodeHeaderValue, encodeHeaderValue, readHeader, type HeaderSource } from './header-values.ts'
+export { decodeHeaderValue, encodeHeaderValue, mergeHeaders, readHeader, type HeaderSource } from './header-values.ts'
 export { checkMcpParamHeaders, invalidToolReason, mcpParamHeadersFor, readHeaderAnnotations, type HeaderAnnotation } from './x-mcp-header.ts'
 export * from './client-errors.ts'
 export { postJsonRpc, type FetchLike, type JsonRpcExchange, type PostJsonRpcOptions } from './post-json-rpc.ts'

@@ -1,6 +1,7 @@
 // A client for one downstream MCP server of the modern era (2026-07-28): discover, list tools, call a tool.
 import { randomUUID } from 'node:crypto'
 import { McpHttpError, McpInvalidResponseError, McpTimeoutError } from './client-errors.ts'
+import { mergeHeaders } from './header-values.ts'
 import { postJsonRpc, type FetchLike } from './post-json-rpc.ts'
 import { ERROR_CODES, LATEST_MODERN_PROTOCOL_VERSION, METHODS, NOTIFICATIONS } from './protocol.ts'
 import { createModernRequest } from './request-builder.ts'
@@ -82,15 +83,6 @@ interface CachedTools { tools: Tool[], rejectedTools: ToolList['rejectedTools'],
 
 function isObject (value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
-/** Header names lowercased, later records winning, so one `authorization` decides. */
-function mergeHeaders (...records: Array<Record<string, string> | undefined>): Record<string, string> {
-  const merged: Record<string, string> = {}
-  for (const record of records) {
-    for (const [name, value] of Object.entries(record ?? {})) merged[name.toLowerCase()] = value
-  }
-  return merged
 }
 
 /** A result's type; an absent one is `complete` (earlier revisions), an unknown one is invalid. @see basic/index.mdx § ResultType */

@@ -34,13 +34,6 @@ export class ResultCache<T> {
     }
   }
 
-  /** Drops what was cached for `key`, in every scope and context. */
-  invalidate (key: string): void {
-    for (const entryKey of [...this.entries.keys()]) {
-      if (entryKey.endsWith(`|${key}`)) this.entries.delete(entryKey)
-    }
-  }
-
   clear (): void {
     this.entries.clear()
   }
