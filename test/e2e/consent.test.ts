@@ -4,8 +4,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest'
 import { DEV_RESTRICTED_APP_ID, DEV_RESTRICTED_SCOPE } from '../../dev/entra-emulator/index.ts'
 import type { SampleMcpServer } from '../../dev/sample-mcp/index.ts'
 import { freePort } from '../../dev/start-stack.ts'
-import { parseForm, readJson } from '../helpers/browser.ts'
-import { signedInBrowser } from '../helpers/sign-in.ts'
+import { readJson } from '../helpers/browser.ts'
+import { signedInBrowser, submitSignInForm } from '../helpers/sign-in.ts'
 import { startExtraSampleServer, startTestStack, type TestStack } from '../helpers/stack.ts'
 
 let stack: TestStack
@@ -44,9 +44,8 @@ it('consent_required → sign in with consent for the API → the call succeeds,
   expect(authorize.searchParams.get('scope')!.split(' ')).toContain(DEV_RESTRICTED_SCOPE)
   const formPage = await browser.request(authorize.href)
   expect(formPage.status).toBe(200)
-  const form = parseForm(await formPage.text(), authorize.href)
-  const posted = await browser.request(form.action, { method: 'POST', body: new URLSearchParams({ ...form.fields, username: 'bob@contoso.test', password: 'bob-password' }) })
-  expect((await browser.request(new URL(posted.headers.get('location')!, form.action).href)).status).toBe(302)
+  const callback = await submitSignInForm(browser, formPage, authorize.href, 'bob@contoso.test', 'bob-password')
+  expect((await browser.request(callback)).status).toBe(302)
 
   const allowed = await callWhoami(browser)
   expect(allowed.status).toBe(200)

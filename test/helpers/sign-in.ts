@@ -17,9 +17,25 @@ export async function beginSignIn (stack: TestStack, browser: HttpBrowser, usern
   const authorizeUrl = start.headers.get('location')!
   const authorize = await browser.request(authorizeUrl)
   if (authorize.status === 302) return { start, callbackUrl: new URL(authorize.headers.get('location')!, authorizeUrl).href }
-  const form = parseForm(await authorize.text(), authorizeUrl)
-  const posted = await browser.request(form.action, { method: 'POST', body: new URLSearchParams({ ...form.fields, username, password: user.password }) })
-  return { start, callbackUrl: new URL(posted.headers.get('location')!, form.action).href }
+  return { start, callbackUrl: await submitSignInForm(browser, authorize, authorizeUrl, username, user.password) }
+}
+
+/**
+ * Answers the emulator's pages as a person would: the sign-in form (unless its SSO cookie already signed
+ * the user in) and the consent prompt Entra shows before granting anything not yet consented to.
+ * Returns the redirect back to the client.
+ */
+export async function submitSignInForm (browser: HttpBrowser, firstPage: Response, pageUrl: string, username: string, password: string, consent: 'accept' | 'decline' = 'accept'): Promise<string> {
+  let page = firstPage
+  let url = pageUrl
+  for (let step = 0; page.status === 200 && step < 3; step++) {
+    const form = parseForm(await page.text(), url)
+    const answer = form.fields.emulator_action === 'consent' ? { consent } : { username, password }
+    page = await browser.request(form.action, { method: 'POST', body: new URLSearchParams({ ...form.fields, ...answer }) })
+    url = form.action
+  }
+  expect(page.status).toBe(302)
+  return new URL(page.headers.get('location')!, url).href
 }
 
 /** A complete sign-in in a new browser; returns the browser holding the session cookie. */

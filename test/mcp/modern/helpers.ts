@@ -27,7 +27,7 @@ export async function createTestTokens (): Promise<TestTokens> {
   const keySet = createLocalJWKSet({ keys: [jwk] })
   const policy: AccessTokenPolicy = { issuer: ISSUER, tenantId: TENANT_ID, audiences: [AUDIENCE], requiredScope: 'user_impersonation', clockToleranceSec: 60 }
   const sign = async (key: CryptoKey, kid: string, user: keyof typeof USERS, claims: JWTPayload = {}): Promise<string> =>
-    await new SignJWT({ tid: TENANT_ID, scp: 'user_impersonation', ...USERS[user], ...claims })
+    await new SignJWT({ ver: '2.0', tid: TENANT_ID, scp: 'user_impersonation', ...USERS[user], ...claims })
       .setProtectedHeader({ alg: 'RS256', kid })
       .setIssuer(ISSUER)
       .setAudience(AUDIENCE)
