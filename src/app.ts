@@ -18,7 +18,8 @@ import { authRoutes } from './routes/auth.ts'
 import { homeRoutes } from './routes/home.ts'
 import { opsRoutes } from './routes/ops.ts'
 import { v1Routes } from './routes/v1.ts'
-import { resourceMetadataUrlFor, wellKnownRoutes } from './routes/well-known.ts'
+import { resourceMetadataUrlFor } from './http/resources.ts'
+import { wellKnownRoutes } from './routes/well-known.ts'
 import type { Services } from './services.ts'
 
 export interface AppOptions {

@@ -9,19 +9,8 @@ export interface WellKnownOptions {
   relayScope: string
 }
 
-/** The resources the relay protects, by path prefix: each has its own PRM (RFC 9728 §3.1 path insertion). */
+/** The resources that exist today, each with its PRM (RFC 9728 §3.1 path insertion). */
 export const PROTECTED_PREFIXES = ['/v1'] as const
-
-/** The PRM URL for a resource path, by RFC 9728 §3.1 path insertion. */
-export function resourceMetadataUrl (publicUrl: URL, resourcePath = ''): string {
-  return new URL(`/.well-known/oauth-protected-resource${resourcePath}`, publicUrl).href
-}
-
-/** The PRM URL of the resource a request path addresses (the relay's root PRM for anything else). */
-export function resourceMetadataUrlFor (publicUrl: URL, path: string): string {
-  const prefix = PROTECTED_PREFIXES.find((p) => path === p || path.startsWith(`${p}/`))
-  return resourceMetadataUrl(publicUrl, prefix ?? '')
-}
 
 export async function wellKnownRoutes (app: FastifyInstance, o: WellKnownOptions): Promise<void> {
   const origin = o.publicUrl.origin

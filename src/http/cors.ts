@@ -1,0 +1,16 @@
+// CORS for the routes browsers may call cross-origin by design (the agent authorization server, /mcp):
+// only the origins in CORS_ALLOWED_ORIGINS, never with cookies. Register inside the encapsulated plugin
+// of those routes; everywhere else no CORS header is ever sent.
+import fastifyCors from '@fastify/cors'
+import type { FastifyInstance } from 'fastify'
+
+export async function allowCors (app: FastifyInstance, options: { allowedOrigins: readonly string[], exposedHeaders?: string[], allowedHeaders?: string[] }): Promise<void> {
+  const allowed = new Set(options.allowedOrigins)
+  await app.register(fastifyCors, {
+    origin: (origin, callback) => { callback(null, origin !== undefined && allowed.has(origin)) },
+    credentials: false,
+    ...(options.exposedHeaders === undefined ? {} : { exposedHeaders: options.exposedHeaders }),
+    ...(options.allowedHeaders === undefined ? {} : { allowedHeaders: options.allowedHeaders }),
+    maxAge: 600,
+  })
+}
