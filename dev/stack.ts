@@ -1,8 +1,9 @@
 // `npm run dev`: the whole product on its embedded default — Entra emulator, two sample MCP servers, the relay.
 import { copyFileSync, mkdirSync } from 'node:fs'
 import { resolve } from 'node:path'
+import { parseServerList } from '../src/config/index.ts'
 import { DEV_CLI_CLIENT_ID, DEV_RELAY_SCOPE } from './entra-emulator/index.ts'
-import { startDevStack } from './start-stack.ts'
+import { startDevStack, type ExtraServer } from './start-stack.ts'
 
 const port = (name: string, fallback: number): number => {
   const raw = process.env[name]
@@ -15,7 +16,26 @@ const port = (name: string, fallback: number): number => {
   return n
 }
 
+/** DEV_EXTRA_MCP_SERVERS: more servers for the relay, same form as MCP_SERVERS (e.g. the hostile fixture). */
+function extraServers (): ExtraServer[] {
+  const raw = process.env.DEV_EXTRA_MCP_SERVERS
+  if (raw === undefined || raw.trim() === '') return []
+  const problems: string[] = []
+  const servers = parseServerList(raw, 'DEV_EXTRA_MCP_SERVERS', problems)
+  if (problems.length > 0) {
+    process.stderr.write(`dev stack: ${problems.join('\n  ')}\n`)
+    process.exit(1)
+  }
+  return servers.map((server) => ({
+    id: server.id,
+    url: server.url.href,
+    ...(server.scopes === undefined ? {} : { scopes: server.scopes }),
+    ...(server.audience === undefined ? {} : { audience: server.audience }),
+  }))
+}
+
 const stack = await startDevStack({
+  extraServers: extraServers(),
   relayPort: port('PORT', 8080),
   emulatorPort: port('EMULATOR_PORT', 8443),
   notesPort: port('NOTES_PORT', 9101),
@@ -38,7 +58,7 @@ obo-relay dev stack is up
   Entra emulator     ${stack.emulator.url}/${stack.emulator.tenantId}/v2.0/.well-known/openid-configuration
   MCP server notes   ${stack.notes.url}
   MCP server calendar ${stack.calendar.url}
-  emulator CA        ${caFile}
+${stack.config.mcpServers.filter((server) => server.id !== 'notes' && server.id !== 'calendar').map((server) => `  MCP server ${server.id}  ${server.url.href}  (DEV_EXTRA_MCP_SERVERS)\n`).join('')}  emulator CA        ${caFile}
   test users
 ${users}
 

@@ -34,8 +34,15 @@ export interface DevStackOptions {
   calendarOptions?: Partial<SampleMcpOptions>
   relay?: Omit<RelayOptions, 'config' | 'logger'>
   /** More relay server entries pointing at a sample server, e.g. one with an explicit (config) scope. */
-  extraServers?: Array<{ id: string, on?: 'notes' | 'calendar', url?: string, scopes?: string[] }>
+  extraServers?: ExtraServer[]
 }
+
+/**
+ * A server added to the relay's MCP_SERVERS (tests, `DEV_EXTRA_MCP_SERVERS`). For a pinned `api://`
+ * audience the emulator gets an API registration with that App ID URI and a `user_impersonation`
+ * scope pre-authorizing the relay, so On-Behalf-Of works for it as for the sample servers.
+ */
+export interface ExtraServer { id: string, on?: 'notes' | 'calendar', url?: string, scopes?: string[], audience?: string }
 
 export interface DevStack {
   emulator: EntraEmulator
@@ -75,6 +82,18 @@ export async function startDevStack (options: DevStackOptions = {}): Promise<Dev
     const calendar = await startSampleMcpServer({ ...sampleOptions, name: 'calendar', port: options.calendarPort ?? 9102, appClientId: DEV_CALENDAR_APP_ID, appIdUri: 'api://calendar-mcp', ...options.calendarOptions })
     closers.push(() => calendar.close())
 
+    for (const [index, extra] of (options.extraServers ?? []).entries()) {
+      if (extra.audience === undefined || !extra.audience.startsWith('api://')) continue
+      if ((options.extraServers ?? []).slice(0, index).some((earlier) => earlier.audience === extra.audience)) continue
+      emulator.registry.addApp({
+        clientId: `55555555-5555-5555-5555-${String(index + 1).padStart(12, '0')}`,
+        displayName: `extra MCP server ${extra.id}`,
+        appIdUri: extra.audience,
+        exposedScopes: ['user_impersonation'],
+        preAuthorizedClients: [{ clientId: DEV_RELAY_CLIENT_ID, scopes: ['user_impersonation'] }],
+        accessTokenAcceptedVersion: 2,
+      })
+    }
     const relayPort = options.relayPort === 0 ? await freePort(host) : (options.relayPort ?? 8080)
     const relayUrl = `http://localhost:${relayPort}`
     emulator.registry.addRedirectUri(DEV_RELAY_CLIENT_ID, `${relayUrl}/auth/callback`)
@@ -91,7 +110,7 @@ export async function startDevStack (options: DevStackOptions = {}): Promise<Dev
       MCP_SERVERS: JSON.stringify([
         { id: 'notes', url: notes.url },
         { id: 'calendar', url: calendar.url },
-        ...(options.extraServers ?? []).map((s) => ({ id: s.id, url: s.url ?? (s.on === 'calendar' ? calendar : notes).url, scopes: s.scopes })),
+        ...(options.extraServers ?? []).map((s) => ({ id: s.id, url: s.url ?? (s.on === 'calendar' ? calendar : notes).url, scopes: s.scopes, audience: s.audience })),
       ]),
       ALLOW_INSECURE_LOOPBACK: 'true',
       LOG_LEVEL: options.logLevel ?? 'info',

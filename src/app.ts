@@ -55,6 +55,8 @@ export async function buildApp ({ services, ownsServices = true }: AppOptions): 
     // A request (headers and body) must arrive within REQUEST_TIMEOUT_MS; idle sockets close after
     // CONNECTION_TIMEOUT_MS. Neither limits how long a response may stream.
     requestTimeout: config.requestTimeoutMs,
+    // Node enforces both timeouts on a periodic sweep (30 s by default): sweep often enough to hold them.
+    http: { headersTimeout: config.headersTimeoutMs, connectionsCheckingInterval: Math.min(1_000, Math.floor(config.headersTimeoutMs / 2)) },
     connectionTimeout: config.connectionTimeoutMs,
     keepAliveTimeout: config.keepAliveTimeoutMs,
     trustProxy: typeof config.trustProxy === 'number' ? hopsOf(config.trustProxy) : config.trustProxy,
@@ -62,7 +64,6 @@ export async function buildApp ({ services, ownsServices = true }: AppOptions): 
     frameworkErrors: frameworkErrors(rendering) as NonNullable<FastifyServerOptions['frameworkErrors']>,
     clientErrorHandler,
   })
-  app.server.headersTimeout = config.headersTimeoutMs
   limitConnectionsPerClient(app.server, config.trustProxy === false ? config.maxConnectionsPerClient : 0)
   if (ownsServices) app.addHook('onClose', async () => { await services.close() })
 

@@ -30,6 +30,8 @@ export interface SampleMcpOptions {
   requiredScope?: string
   /** Notes default 'path' (/.well-known/oauth-protected-resource/mcp), calendar default 'root'. */
   prmLocation?: 'path' | 'root'
+  /** Members replacing those of the PRM document (a server publishing bare scope names, or a hostile one). */
+  prmDocument?: Record<string, unknown>
   /** Default 200. */
   slowToolStepMs?: number
   /** When set, `tools/list` pages with `nextCursor`. Default: one page. */
@@ -113,6 +115,7 @@ export async function startSampleMcpServer (options: SampleMcpOptions): Promise<
     scopes_supported: [`${options.appIdUri}/${policy.requiredScope}`],
     bearer_methods_supported: ['header'],
     resource_name: `Sample ${name} MCP server`,
+    ...options.prmDocument,
   }
 
   async function route (req: IncomingMessage, res: ServerResponse): Promise<void> {

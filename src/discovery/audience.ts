@@ -95,17 +95,17 @@ export class AudienceClaims {
 
     const previous = await this.#store.get(serverKey)
     if (previous !== undefined && previous !== wanted && options.override !== true) {
-      return { reason: 'audience_refused', message: `its scopes now name another API than the one it was first trusted with (${previous}); refused so a server cannot swap audiences` }
+      return { reason: 'audience_refused', message: 'its scopes now name another API than the one it was first trusted with; refused so a server cannot swap audiences' }
     }
     for (let attempt = 0; attempt < 3; attempt++) {
       const owner = await this.#store.get(ownerKey)
       if (owner === holder) break
       if (owner !== undefined && this.#isLive(owner)) {
-        return { reason: 'audience_conflict', message: `its scopes name ${wanted}, which server "${owner.split(' ')[0] ?? ''}" already holds` }
+        return { reason: 'audience_conflict', message: `its scopes name the API of server "${owner.split(' ')[0] ?? ''}", which only that server may receive` }
       }
       // Absent, or held by a server no longer configured: take it, unless another replica just did.
       if (await this.#store.compareAndSet(ownerKey, owner, holder, CLAIM_TTL_MS)) break
-      if (attempt === 2) return { reason: 'audience_conflict', message: `its scopes name ${wanted}, which another server is claiming` }
+      if (attempt === 2) return { reason: 'audience_conflict', message: 'its scopes name an API another server is claiming' }
     }
     await this.#store.set(ownerKey, holder, CLAIM_TTL_MS)
     if (previous !== undefined && previous !== wanted) await this.#store.compareAndSet(`audience:owner:${previous}`, holder, undefined, CLAIM_TTL_MS)

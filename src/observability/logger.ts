@@ -60,6 +60,12 @@ export function createLogger (level: LogLevel, destination?: NodeJS.WritableStre
     base: { service: 'obo-relay' },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { log: (object) => redactDeep(object) as Record<string, unknown> },
+    // Messages too: a JWT interpolated into a message string is masked like one in a field.
+    hooks: {
+      logMethod (args, method) {
+        method.apply(this, args.map((arg) => typeof arg === 'string' ? scrubString(arg) : arg) as Parameters<typeof method>)
+      },
+    },
     // The formatter already turned errors into plain, redacted objects.
     serializers: { err: (err: unknown) => err },
   }

@@ -1,0 +1,61 @@
+// A server whose PRM named the relay's own API, or another configured server's API, made the relay obtain
+// that token On-Behalf-Of the user and send it to the server, which could replay it (with the relay's
+// audience it read alice's notes through /v1). Only Graph-like resources were refused.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { DEV_CALENDAR_APP_ID, DEV_RELAY_CLIENT_ID } from '../../dev/entra-emulator/index.ts'
+import { HOSTILE_APIS, startHostileStack, type HostileStack } from '../helpers/hostile.ts'
+
+let h: HostileStack
+let alice: string
+
+beforeAll(async () => {
+  // notes and calendar come first in the configuration: calendar's audience is claimed before any hostile server's.
+  h = await startHostileStack(['steal-relay', 'steal-calendar', 'steal-graph', 'swap'], { relayEnv: { PRM_CACHE_TTL_SEC: '1' } })
+  alice = await h.stack.userToken('alice@contoso.test')
+})
+afterAll(async () => { await h?.close() })
+
+const call = async (server: string) => await h.stack.call(`/v1/servers/${server}/tools/ok`, { method: 'POST', token: alice, body: '{"arguments":{}}' })
+const serverRow = async (id: string) => ((await h.stack.call('/v1/servers', { token: alice })).body.servers as Array<{ id: string }>).find((s) => s.id === id) as Record<string, unknown>
+
+describe('no server ever receives another API\'s token', () => {
+  it.each([
+    ['steal-relay', 'audience_refused', "relay's own API"],
+    ['steal-calendar', 'audience_conflict', '"calendar"'],
+    ['steal-graph', 'audience_refused', 'first-party'],
+  ] as const)('%s: refused (%s), and no token reaches it', async (behaviour, reason, says) => {
+    const before = h.stack.oboCalls()
+    const res = await call(`hostile-${behaviour}`)
+    expect(res.status).toBe(502)
+    expect(res.body).toMatchObject({ error: 'bad_gateway', reason })
+    expect(res.body.error_description).toContain(says)
+    expect(h.hostile.audiences(behaviour)).toEqual([])
+    expect(h.stack.oboCalls()).toBe(before)
+    expect(await serverRow(`hostile-${behaviour}`)).toMatchObject({ status: 'error', reason, audience: null })
+  })
+
+  it('the legitimate owners keep working: calendar still gets its own token', async () => {
+    const res = await h.stack.call('/v1/servers/calendar/tools/whoami', { method: 'POST', token: alice, body: '{}' })
+    expect(res.status).toBe(200)
+    expect(res.body.structuredContent.aud).toBe(DEV_CALENDAR_APP_ID)
+  })
+
+  it('a server cannot swap its audience after it was trusted', async () => {
+    expect((await call('hostile-swap')).status).toBe(200)
+    expect(new Set(h.hostile.audiences('swap'))).toEqual(new Set([HOSTILE_APIS.swapFirst.clientId]))
+    h.hostile.swapAudience()
+    // Past the PRM cache TTL the relay fetches the document again and refuses the new audience...
+    await new Promise((resolve) => setTimeout(resolve, 1100))
+    expect((await call('hostile-swap')).status).toBe(200)
+    // ...and keeps sending only tokens for the audience it first trusted.
+    expect(new Set(h.hostile.audiences('swap'))).toEqual(new Set([HOSTILE_APIS.swapFirst.clientId]))
+    expect(await serverRow('hostile-swap')).toMatchObject({ status: 'ok', audience: HOSTILE_APIS.swapFirst.appIdUri, reason: 'audience_refused' })
+    expect(h.hostile.audiences('swap')).not.toContain(HOSTILE_APIS.swapLater.clientId)
+    expect(h.hostile.audiences('swap')).not.toContain(DEV_RELAY_CLIENT_ID)
+  })
+
+  it('refusals say which field failed, never the document\'s values', async () => {
+    const rows = (await h.stack.call('/v1/servers', { token: alice })).body.servers as Array<{ error?: string }>
+    for (const row of rows) expect(row.error ?? '').not.toMatch(/api:\/\/22222222|graph\.microsoft\.com\/User\.Read/)
+  })
+})
