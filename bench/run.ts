@@ -152,3 +152,5 @@ proxy.close()
 await proxyAgent.close()
 await relayAgent.close()
 await stack.close()
+// Every server above holds sockets open: leave explicitly once the report is printed.
+process.exit(0)

@@ -17,7 +17,7 @@ import { createSafeFetcher, type LookupFn } from './net/safe-fetch.ts'
 import type { ReadinessCheck } from './routes/ops.ts'
 import { createMemoryStore } from './stores/memory.ts'
 import { createMemoryOboCache } from './stores/obo-cache.ts'
-import { createSealer, deriveKey } from './stores/sealed.ts'
+import { createKeyring, deriveKey } from './crypto/keyring.ts'
 import type { Store } from './stores/types.ts'
 
 export interface ServiceDeps {
@@ -63,6 +63,7 @@ export async function createServices (deps: ServiceDeps): Promise<Services> {
     return resource
   }
   const now = deps.now === undefined ? {} : { now: deps.now }
+  const keyring = (purpose: string) => createKeyring({ current: config.tokenEncryptionKey, previous: config.tokenEncryptionKeyPrevious, purpose })
 
   const dispatcher = deps.fetch === undefined ? own(createDispatcher({ trustedCaPem: config.trustedCaPem }), (d) => d.close()) : undefined
   const fetch = deps.fetch ?? createFetch(dispatcher as NonNullable<typeof dispatcher>)
@@ -74,7 +75,7 @@ export async function createServices (deps: ServiceDeps): Promise<Services> {
   const obo = new OboService({ msal, cache: createMemoryOboCache(config.oboCacheMaxEntries), logger, ...now })
   const sessions = new SessionService({
     store,
-    sealer: createSealer(deriveKey(config.tokenEncryptionKey, 'msal-cache')),
+    keyring: keyring('msal-cache'),
     msal,
     relayScope: config.relayScope,
     allowedTenants: config.allowedTenants,
@@ -108,7 +109,7 @@ export async function createServices (deps: ServiceDeps): Promise<Services> {
     allowedTenants: config.allowedTenants,
     consentableScopes: () => discovery.status().flatMap((server) => server.status === 'ok' ? server.scopes : []),
     redeemed,
-    sealer: createSealer(deriveKey(config.tokenEncryptionKey, 'login-transaction')),
+    keyring: keyring('login-transaction'),
     ...now,
   })
   const pool = own(new McpClientPool({ fetch, logger, maxResponseBytes: config.downstreamMaxResponseBytes, closeTimeoutMs: Math.min(config.downstreamTimeoutMs, 5_000) }), (p) => p.close())

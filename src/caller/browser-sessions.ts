@@ -8,7 +8,7 @@ import { sha256b64url } from '../crypto/hash.ts'
 import { mapEntraError } from '../entra/entra-errors.ts'
 import type { EntraExchangeRecord, MsalFactory } from '../entra/msal.ts'
 import { interactionRequired, relayError } from '../errors.ts'
-import type { Sealer } from '../stores/sealed.ts'
+import type { Keyring } from '../crypto/keyring.ts'
 import { SingleFlight } from '../stores/single-flight.ts'
 import type { Store } from '../stores/types.ts'
 import type { UserAssertion } from './user-assertion.ts'
@@ -25,7 +25,8 @@ export interface SessionRecord {
 
 export interface SessionServiceOptions {
   store: Store
-  sealer: Sealer & { sealFor: (p: string, aad: string) => string, openFor: (s: string, aad: string) => string | undefined }
+  /** Seals MSAL cache partitions (they hold refresh tokens). */
+  keyring: Keyring
   msal: MsalFactory
   relayScope: string
   /** Checked again on every use, so a session from a tenant removed from the list stops working. */
@@ -79,7 +80,7 @@ export class SessionService {
   /** Stores the MSAL cache produced by the code redemption as this session's partition. */
   async savePartition (id: string, serializedCache: string): Promise<void> {
     const hashed = sha256b64url(id)
-    await this.#o.store.set(partitionKey(hashed), this.#o.sealer.sealFor(serializedCache, hashed), this.#ttlSec * 1000)
+    await this.#o.store.set(partitionKey(hashed), this.#o.keyring.seal(serializedCache, hashed), this.#ttlSec * 1000)
   }
 
   /** The user's token for the relay's own scope: from memory, else MSAL silent (cache, then refresh token). */
@@ -124,12 +125,15 @@ export class SessionService {
     return {
       beforeCacheAccess: async (context: TokenCacheContext) => {
         const sealed = await this.#o.store.get(key)
-        const serialized = sealed === undefined ? undefined : this.#o.sealer.openFor(sealed, sessionHash)
+        const serialized = sealed === undefined ? undefined : this.#o.keyring.open(sealed, sessionHash)
         if (serialized !== undefined) context.tokenCache.deserialize(serialized)
+        // A wrong or retired key reads as no cache: the user signs in again, and it is logged.
+        else if (sealed !== undefined) this.#o.logger.warn({ sessionHash: sessionHash.slice(0, 8) }, 'MSAL partition cannot be opened with the current keys')
       },
       afterCacheAccess: async (context: TokenCacheContext) => {
+        // Re-sealed when MSAL changed it (a refresh rotates the refresh token, so after a key rotation too).
         if (context.cacheHasChanged) {
-          await this.#o.store.set(key, this.#o.sealer.sealFor(context.tokenCache.serialize(), sessionHash), this.#ttlSec * 1000)
+          await this.#o.store.set(key, this.#o.keyring.seal(context.tokenCache.serialize(), sessionHash), this.#ttlSec * 1000)
         }
       },
     }

@@ -37,6 +37,8 @@ export interface Config {
   redisUrl: string | undefined
   /** 32-byte key for AES-256-GCM at rest and for deriving the cookie key. */
   tokenEncryptionKey: Buffer
+  /** The key before the last rotation: values sealed under it still open, and are re-sealed when rewritten. */
+  tokenEncryptionKeyPrevious: Buffer | undefined
   tokenEncryptionKeyGenerated: boolean
   logLevel: LogLevel
   trustedCaFile: string | undefined
@@ -121,18 +123,22 @@ export function loadConfig (env: Env = process.env): Config {
   const redisUrl = get('REDIS_URL')
   if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) problems.push('REDIS_URL must be a redis:// or rediss:// URL')
 
-  let tokenEncryptionKey = randomBytes(32)
-  let tokenEncryptionKeyGenerated = true
-  const rawKey = get('TOKEN_ENCRYPTION_KEY')
-  if (rawKey !== undefined) {
-    const decoded = /^[0-9a-f]{64}$/i.test(rawKey) ? Buffer.from(rawKey, 'hex') : Buffer.from(rawKey, 'base64')
-    if (decoded.length !== 32) {
-      problems.push('TOKEN_ENCRYPTION_KEY must be 32 random bytes, base64 or hex encoded (e.g. `openssl rand -base64 32`)')
-    } else {
-      tokenEncryptionKey = decoded
-      tokenEncryptionKeyGenerated = false
-    }
-  } else if (redisUrl !== undefined) {
+  const readKey = (name: string): Buffer | undefined => {
+    const raw = get(name)
+    if (raw === undefined) return undefined
+    const decoded = /^[0-9a-f]{64}$/i.test(raw) ? Buffer.from(raw, 'hex') : Buffer.from(raw, 'base64')
+    if (decoded.length === 32) return decoded
+    problems.push(`${name} must be 32 random bytes, base64 or hex encoded (e.g. \`openssl rand -base64 32\`)`)
+    return undefined
+  }
+  const configuredKey = readKey('TOKEN_ENCRYPTION_KEY')
+  const tokenEncryptionKey = configuredKey ?? randomBytes(32)
+  const tokenEncryptionKeyGenerated = configuredKey === undefined
+  const tokenEncryptionKeyPrevious = readKey('TOKEN_ENCRYPTION_KEY_PREVIOUS')
+  if (tokenEncryptionKeyPrevious !== undefined && get('TOKEN_ENCRYPTION_KEY') === undefined) {
+    problems.push('TOKEN_ENCRYPTION_KEY_PREVIOUS needs TOKEN_ENCRYPTION_KEY (the new key) as well')
+  }
+  if (get('TOKEN_ENCRYPTION_KEY') === undefined && redisUrl !== undefined) {
     problems.push('TOKEN_ENCRYPTION_KEY is required with REDIS_URL: every replica must share it (e.g. `openssl rand -base64 32`)')
   }
 
@@ -173,6 +179,7 @@ export function loadConfig (env: Env = process.env): Config {
     allowedAzp: r.list('ALLOWED_AZP'),
     redisUrl,
     tokenEncryptionKey,
+    tokenEncryptionKeyPrevious,
     tokenEncryptionKeyGenerated,
     logLevel,
     trustedCaFile,

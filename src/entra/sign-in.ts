@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto'
 import type { AuthenticationResult } from '@azure/msal-node'
 import { sha256b64url } from '../crypto/hash.ts'
 import { relayError } from '../errors.ts'
-import type { Sealer } from '../stores/sealed.ts'
+import type { Keyring } from '../crypto/keyring.ts'
 import type { Store } from '../stores/types.ts'
 import { mapEntraError } from './entra-errors.ts'
 import type { EntraExchangeRecord, MsalFactory } from './msal.ts'
@@ -52,7 +52,8 @@ export interface EntraSignInOptions {
   consentableScopes: () => string[]
   /** Single-use markers of redeemed states: kept apart from sessions so no flood can evict those. */
   redeemed: Store
-  sealer: Sealer & { sealFor: (p: string, aad: string) => string, openFor: (s: string, aad: string) => string | undefined }
+  /** Seals sign-in transactions into their cookies. */
+  keyring: Keyring
   now?: () => number
 }
 
@@ -91,12 +92,12 @@ export class EntraSignIn {
       ...(claims === undefined ? {} : { claims }),
       ...(consentScopes.length === 0 ? {} : { extraScopesToConsent: consentScopes }),
     })
-    return { authorizeUrl, state, sealed: this.#o.sealer.sealFor(JSON.stringify(transaction), 'login') }
+    return { authorizeUrl, state, sealed: this.#o.keyring.seal(JSON.stringify(transaction), 'login') }
   }
 
   /** The transaction sealed in a cookie, if it is intact, ours, for this state and not expired. */
   open (sealed: string | undefined, state: string): SignInTransaction | undefined {
-    const opened = sealed === undefined ? undefined : this.#o.sealer.openFor(sealed, 'login')
+    const opened = sealed === undefined ? undefined : this.#o.keyring.open(sealed, 'login')
     const transaction = opened === undefined ? undefined : JSON.parse(opened) as SignInTransaction
     if (transaction === undefined || transaction.state !== state || transaction.expiresAt < this.#now()) return undefined
     return transaction
@@ -104,7 +105,7 @@ export class EntraSignIn {
 
   /** Expiry of a sealed transaction (0 when unreadable): the oldest pending sign-ins are dropped first. */
   expiryOf (sealed: string): number {
-    const opened = this.#o.sealer.openFor(sealed, 'login')
+    const opened = this.#o.keyring.open(sealed, 'login')
     return opened === undefined ? 0 : (JSON.parse(opened) as SignInTransaction).expiresAt
   }
 

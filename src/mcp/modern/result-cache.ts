@@ -1,5 +1,5 @@
 // A small cache of cacheable results keyed by method and params, scoped as their `cacheScope` says.
-import { createHash } from 'node:crypto'
+import { sha256b64url } from '../../crypto/hash.ts'
 import type { CacheScope } from './types.ts'
 
 interface Entry<T> { value: T, expiresAt: number }
@@ -50,7 +50,7 @@ export class ResultCache<T> {
 /** An authorization context: a digest of the `Authorization` header (its token), so no token is kept as a key. */
 export function authorizationContextOf (headers: Readonly<Record<string, string>>): string {
   const authorization = Object.entries(headers).find(([name]) => name.toLowerCase() === 'authorization')?.[1] ?? ''
-  return createHash('sha256').update(authorization).digest('base64url')
+  return sha256b64url(authorization)
 }
 
 /** A server's `ttlMs` as a client should read it: absent, negative or not a number is 0; capped at `maxTtlMs`. */
