@@ -11,13 +11,9 @@ import { interactionRequired, relayError } from '../errors.ts'
 import type { Keyring } from '../crypto/keyring.ts'
 import { SingleFlight } from '../stores/single-flight.ts'
 import type { Store } from '../stores/types.ts'
-import type { UserAssertion } from './user-assertion.ts'
+import type { UserAssertion, UserIdentity } from './user-assertion.ts'
 
-export interface SessionRecord {
-  tid: string
-  oid: string
-  upn: string | undefined
-  name: string | undefined
+export interface SessionRecord extends UserIdentity {
   /** MSAL's account key (`<oid>.<tid>`) in this session's cache partition. */
   homeAccountId: string
   createdAt: number

@@ -1,12 +1,16 @@
 /** How the caller authenticated: an Entra bearer for the relay (mode A) or a browser session (mode B). */
 export type AuthMode = 'entra_bearer' | 'session'
 
-/** The one value both modes converge on: the user's Entra token for the relay, used as the OBO assertion. */
-export interface UserAssertion {
+/** Who the user is: tenant and object id identify them (`upn` and `name` are for display only). */
+export interface UserIdentity {
   tid: string
   oid: string
   upn: string | undefined
   name: string | undefined
+}
+
+/** The one value both modes converge on: the user's Entra token for the relay, used as the OBO assertion. */
+export interface UserAssertion extends UserIdentity {
   /** An Entra access token whose audience is the relay. Never logged, never returned. */
   token: string
   /** Expiry of `token`, epoch seconds. */

@@ -5,6 +5,7 @@ import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js'
 import { findBearerChallenge } from '../discovery/www-authenticate.ts'
 import { interactionRequired, relayError, RelayError } from '../errors.ts'
 import { ResponseTooLargeError } from '../net/body-limit.ts'
+import { transportErrorCode } from '../net/error-code.ts'
 import { DownstreamAbort, type CallEnd, type DownstreamChallenge } from './call.ts'
 
 export type DownstreamFailure =
@@ -60,7 +61,7 @@ export function classifyDownstreamFailure (err: unknown, call: CallRecord, clien
     if (err.code === ErrorCode.ConnectionClosed && clientClosed) return { kind: 'closed' }
     return { kind: 'mcp_error', code: err.code }
   }
-  return { kind: 'unreachable', detail: transportDetail(err) }
+  return { kind: 'unreachable', detail: transportErrorCode(err) ?? (err instanceof Error ? err.name : 'unknown') }
 }
 
 /**
@@ -98,14 +99,4 @@ export function downstreamError (failure: DownstreamFailure, serverId: string, t
     case 'invalid_params': return relayError('downstream_invalid_params', `${server} refused the request's parameters.`)
     case 'mcp_error': return relayError('downstream_mcp_error', `${server} answered with an MCP error (${failure.code}).`)
   }
-}
-
-/** A short, safe description of a transport failure for logs: an error code, never a message from the peer. */
-function transportDetail (err: unknown): string {
-  for (let current: unknown = err, depth = 0; current !== undefined && current !== null && depth < 4; depth++) {
-    const code = (current as { code?: unknown }).code
-    if (typeof code === 'string' && /^[A-Z0-9_]{2,60}$/.test(code)) return code
-    current = (current as { cause?: unknown }).cause
-  }
-  return err instanceof Error ? err.name : 'unknown'
 }

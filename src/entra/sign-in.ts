@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto'
 import type { AuthenticationResult } from '@azure/msal-node'
 import { sha256b64url } from '../crypto/hash.ts'
 import { relayError } from '../errors.ts'
+import type { UserIdentity } from '../caller/user-assertion.ts'
 import type { Keyring } from '../crypto/keyring.ts'
 import type { Store } from '../stores/types.ts'
 import { mapEntraError } from './entra-errors.ts'
@@ -31,11 +32,7 @@ export interface SignInRequest {
   consentScopes?: string[] | undefined
 }
 
-export interface SignedIn {
-  tid: string
-  oid: string
-  upn: string | undefined
-  name: string | undefined
+export interface SignedIn extends UserIdentity {
   homeAccountId: string
   /** The MSAL cache holding the refresh token: the new session's partition. */
   serializedCache: string

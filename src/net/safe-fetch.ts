@@ -4,6 +4,7 @@ import { connect as tcpConnect, isIP, type Socket } from 'node:net'
 import { connect as tlsConnect, rootCertificates, type ConnectionOptions } from 'node:tls'
 import { Agent, type Dispatcher, type buildConnector } from 'undici'
 import { classifyAddress, isAddressAllowed, isLoopbackHostname } from './address-policy.ts'
+import { transportErrorCode } from './error-code.ts'
 import { MetadataError } from './metadata-error.ts'
 
 export interface ResolvedAddress { address: string, family: number }
@@ -167,7 +168,7 @@ export function createSafeFetcher (options: SafeFetcherOptions): SafeFetcher {
       if (signal.aborted) throw new MetadataError('timeout', `did not answer within ${timeoutMs} ms`, { cause: err })
       const cause = (err as { cause?: unknown }).cause
       if (cause instanceof MetadataError) throw cause
-      throw new MetadataError('network', `could not be fetched (${errorCode(err)})`, { cause: err })
+      throw new MetadataError('network', `could not be fetched (${transportErrorCode(err) ?? 'connection failed'})`, { cause: err })
     }
   }
 
@@ -264,14 +265,4 @@ function toHeaders (incoming: Dispatcher.ResponseData['headers']): Headers {
     for (const item of Array.isArray(value) ? value : [value]) if (item !== undefined) headers.append(name, item)
   }
   return headers
-}
-
-/** A short machine code (ECONNREFUSED, UND_ERR_SOCKET, CERT_HAS_EXPIRED...) or a generic word. */
-function errorCode (err: unknown): string {
-  for (let current: unknown = err, depth = 0; current !== undefined && current !== null && depth < 4; depth++) {
-    const code = (current as { code?: unknown }).code
-    if (typeof code === 'string' && /^[A-Z0-9_]{2,60}$/.test(code)) return code
-    current = (current as { cause?: unknown }).cause
-  }
-  return 'connection failed'
 }
