@@ -5,12 +5,12 @@ import fastifyCookie from '@fastify/cookie'
 import fastifyFormbody from '@fastify/formbody'
 import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
-import type { ErrorIntent } from './errors.ts'
 import { authChain, requireRouteAuth } from './http/auth.ts'
 import { limitConnectionsPerClient } from './http/connection-limit.ts'
 import { refuseCrossSite } from './http/csrf.ts'
 import { clientErrorHandler, errorHandling, frameworkErrors, type ErrorRendering } from './http/error-handler.ts'
 import { jsonBodyParser } from './http/json-body.ts'
+import { loginUrlFor } from './http/login-urls.ts'
 import { docsCsp, securityHeaders } from './http/security-headers.ts'
 import { browserSessionStrategy, entraBearerStrategy } from './http/strategies.ts'
 import { safeUrlForLog } from './observability/logger.ts'
@@ -104,7 +104,7 @@ export async function buildApp ({ services, ownsServices = true }: AppOptions): 
   app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger())
   await app.register(opsRoutes, { readinessChecks: services.readinessChecks })
   await app.register(wellKnownRoutes, { publicUrl: config.publicUrl, authorizationServers: services.entraIssuers, relayScope: config.relayScope })
-  await app.register(authRoutes, { signIn: services.signIn, sessions: services.sessions, cookies: cookieSettings(config.publicUrl), publicUrl: config.publicUrl })
+  await app.register(authRoutes, { signIn: services.signIn, sessions: services.sessions, cookies: cookieSettings(config.publicUrl), publicUrl: config.publicUrl, loginUrl: (intent) => loginUrlFor(intent, config) })
   await app.register(v1Routes, { registry: services.registry, discovery: services.discovery, tools: services.tools })
   await app.register(homeRoutes, { browserCaller: async (request: FastifyRequest) => await browserSession.optional(request), discovery: services.discovery })
   return app
@@ -117,25 +117,4 @@ function hopsOf (hops: number): (address: string, hop: number) => boolean {
 
 function cookieSettings (publicUrl: URL): { secure: boolean } {
   return { secure: publicUrl.protocol === 'https:' }
-}
-
-/** Where a browser user (or the person behind an Entra-bearer agent) acts on an intent. */
-function loginUrlFor (intent: ErrorIntent, config: Services['config']): string {
-  if (intent.kind === 'admin_consent') {
-    // https://learn.microsoft.com/en-us/entra/identity-platform/v2-admin-consent
-    const url = new URL(`${config.authorityHost.origin}/${intent.tenantId}/v2.0/adminconsent`)
-    url.searchParams.set('client_id', config.clientId)
-    url.searchParams.set('redirect_uri', config.redirectUri.href)
-    const relayDefault = `${config.relayScope.slice(0, config.relayScope.lastIndexOf('/'))}/.default`
-    url.searchParams.set('scope', intent.scopes.length > 0 ? intent.scopes.join(' ') : relayDefault)
-    return url.href
-  }
-  const url = new URL('/auth/login', config.publicUrl)
-  if (intent.kind === 'consent') {
-    url.searchParams.set('prompt', 'consent')
-    if (intent.scopes.length > 0) url.searchParams.set('consent_scopes', intent.scopes.join(' '))
-  } else if (intent.claims !== undefined) {
-    url.searchParams.set('claims', intent.claims)
-  }
-  return url.href
 }

@@ -91,6 +91,7 @@ export async function startEntraEmulator (options: EmulatorOptions = {}): Promis
     jwksUri: `${context.url}/${tenantId}/discovery/v2.0/keys`,
     caPem: ca.caPem,
     caFile,
+    tls,
     get users () { return registry.users },
     registry: {
       addApp: app => { registry.addApp(app) },

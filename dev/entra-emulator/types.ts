@@ -158,6 +158,8 @@ export interface EntraEmulator {
   jwksUri: string
   caPem: string
   caFile: string
+  /** The emulator's own TLS key pair (SAN localhost, 127.0.0.1, ::1; signed by the dev CA), for other local HTTPS servers. */
+  tls: { certPem: string, privateKeyPem: string }
   users: TestUser[]
   registry: EmulatorRegistry
   stats(): { calls: Record<GrantName, number> }

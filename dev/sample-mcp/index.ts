@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
@@ -30,6 +31,8 @@ export interface SampleMcpOptions {
   requiredScope?: string
   /** Notes default 'path' (/.well-known/oauth-protected-resource/mcp), calendar default 'root'. */
   prmLocation?: 'path' | 'root'
+  /** Serve HTTPS with this key pair (e.g. the emulator's `tls`, trusted through the dev CA); default plain http. */
+  tls?: { certPem: string, privateKeyPem: string }
   /** Members replacing those of the PRM document (a server publishing bare scope names, or a hostile one). */
   prmDocument?: Record<string, unknown>
   /** Default 200. */
@@ -89,13 +92,14 @@ export async function startSampleMcpServer (options: SampleMcpOptions): Promise<
     ...(options.toolsPageSize !== undefined && { toolsPageSize: options.toolsPageSize }),
   }
 
-  const httpServer = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     route(req, res).catch((err: unknown) => {
       logger.warn({ server: name, err: err instanceof Error ? err.message : String(err) }, 'request failed')
       if (!res.headersSent) sendJson(res, 500, { error: 'server_error', error_description: 'internal error' })
       else res.destroy()
     })
-  })
+  }
+  const httpServer = options.tls === undefined ? createServer(handler) : createHttpsServer({ key: options.tls.privateKeyPem, cert: options.tls.certPem }, handler)
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject)
     httpServer.listen(options.port ?? DEFAULT_PORTS[name], options.host ?? '127.0.0.1', () => {
@@ -104,7 +108,7 @@ export async function startSampleMcpServer (options: SampleMcpOptions): Promise<
     })
   })
   const { port } = httpServer.address() as AddressInfo
-  const origin = options.publicOrigin ?? `http://localhost:${port}`
+  const origin = options.publicOrigin ?? `${options.tls === undefined ? 'http' : 'https'}://localhost:${port}`
   const url = `${origin}/mcp`
   // RFC 9728 §3.1: path insertion between the well-known prefix and the resource path; App Service serves only the root.
   const prmPath = prmLocation === 'path' ? `${PRM_PATH}/mcp` : PRM_PATH

@@ -46,7 +46,7 @@ export function createSampleMcp (context: SampleToolContext): McpServer {
 
   tools.set('whoami', mcp.registerTool('whoami', {
     description: 'Who the delegated token of this request belongs to.',
-    outputSchema: { oid: z.string(), tid: z.string(), upn: z.string().optional(), name: z.string().optional(), scp: z.string(), aud: z.string(), azp: z.string().optional() },
+    outputSchema: { oid: z.string(), tid: z.string(), upn: z.string().optional(), name: z.string().optional(), scp: z.string(), aud: z.string(), azp: z.string().optional(), acrs: z.array(z.string()) },
   }, (extra) => {
     const caller = callerOf(extra.authInfo)
     return jsonResult({
@@ -57,6 +57,8 @@ export function createSampleMcp (context: SampleToolContext): McpServer {
       scp: caller.scp.join(' '),
       aud: caller.aud,
       ...(caller.azp !== undefined && { azp: caller.azp }),
+      // Authentication contexts the sign-in behind this token satisfied (step-up).
+      acrs: caller.acrs,
     })
   }))
 

@@ -29,23 +29,15 @@ export function base64UrlClaims (claims: string): string {
   return Buffer.from(claims, 'utf8').toString('base64url')
 }
 
-export function mapEntraError (err: unknown, context: EntraErrorContext): RelayError {
-  if (err instanceof RelayError) return err
-  const code = aadstsCode(err)
-  const logFields = {
-    aadsts: code,
-    entraStatus: context.record.status,
-    correlationId: context.record.correlationId ?? (err instanceof AuthError ? err.correlationId : undefined),
-    msalError: err instanceof AuthError ? err.errorCode : undefined,
-    subError: err instanceof AuthError ? err.subError : undefined,
-  }
-  const status = context.record.status
-  const aadsts = code === undefined ? '' : ` (AADSTS${code})`
+/**
+ * The AADSTS codes whose meaning does not depend on how they arrived (a token response or an error redirect
+ * to the callback): each a stable reason, and who can act.
+ */
+function byAadstsCode (code: string, context: EntraErrorContext, options: { logFields: Record<string, unknown> }): RelayError | undefined {
+  const aadsts = ` (AADSTS${code})`
   const what = context.what
-  const options = { logFields }
   const consentIntent: ErrorIntent = { kind: 'consent', scopes: context.scopes ?? [] }
   const adminIntent: ErrorIntent = { kind: 'admin_consent', tenantId: context.tenantId ?? 'organizations', scopes: context.scopes ?? [] }
-
   switch (code) {
     case '53003': // BlockedByConditionalAccess: issuance is refused outright; signing in again changes nothing.
       return relayError('access_blocked', `Conditional Access blocks issuing ${what}${aadsts}; the user's administrator must change the policy.`, options)
@@ -67,6 +59,40 @@ export function mapEntraError (err: unknown, context: EntraErrorContext): RelayE
     case '700027': // Certificate expired, not yet valid, or unknown.
       return relayError('relay_credentials_refused', `Entra refused the relay's client certificate${aadsts}; an operator must check CLIENT_CERTIFICATE_PATH (expired or not registered).`, options)
   }
+  return undefined
+}
+
+/**
+ * An error redirect to the callback (`error`, `error_description` with the AADSTS code, no `code`).
+ * @see https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-auth-code-flow#error-response
+ */
+export function mapAuthorizeError (error: string, description: string | undefined, context: Pick<EntraErrorContext, 'scopes' | 'tenantId'>): RelayError {
+  const code = /AADSTS(\d+)/.exec(description ?? '')?.[1]
+  const logFields = { aadsts: code, entraError: error.replace(/[^\w]/g, '').slice(0, 64) }
+  const known = code === undefined ? undefined : byAadstsCode(code, { ...context, record: {}, what: 'the sign-in' }, { logFields })
+  if (known !== undefined) return known
+  if (code === '65001' || error === 'consent_required') return relayError('consent_required', `Consent is required to sign in${code === undefined ? '' : ` (AADSTS${code})`}.`, { logFields, intent: { kind: 'consent', scopes: context.scopes ?? [] } })
+  return relayError('sign_in_refused', `Entra did not complete the sign-in (${logFields.entraError}${code === undefined ? '' : `, AADSTS${code}`}).`, { logFields })
+}
+
+export function mapEntraError (err: unknown, context: EntraErrorContext): RelayError {
+  if (err instanceof RelayError) return err
+  const code = aadstsCode(err)
+  const logFields = {
+    aadsts: code,
+    entraStatus: context.record.status,
+    correlationId: context.record.correlationId ?? (err instanceof AuthError ? err.correlationId : undefined),
+    msalError: err instanceof AuthError ? err.errorCode : undefined,
+    subError: err instanceof AuthError ? err.subError : undefined,
+  }
+  const status = context.record.status
+  const aadsts = code === undefined ? '' : ` (AADSTS${code})`
+  const what = context.what
+  const options = { logFields }
+  const consentIntent: ErrorIntent = { kind: 'consent', scopes: context.scopes ?? [] }
+
+  const known = code === undefined ? undefined : byAadstsCode(code, context, options)
+  if (known !== undefined) return known
 
   if (status === 429 || (status !== undefined && status >= 500)) {
     const retryAfter = context.record.retryAfterSec ?? (status === 429 ? 30 : 5)

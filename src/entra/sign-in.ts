@@ -7,7 +7,7 @@ import { relayError } from '../errors.ts'
 import type { UserIdentity } from '../caller/user-assertion.ts'
 import type { Keyring } from '../crypto/keyring.ts'
 import type { Store } from '../stores/types.ts'
-import { mapEntraError } from './entra-errors.ts'
+import { mapAuthorizeError, mapEntraError } from './entra-errors.ts'
 import type { EntraExchangeRecord, MsalFactory } from './msal.ts'
 
 export const SIGN_IN_TTL_MS = 600_000
@@ -19,6 +19,8 @@ export interface SignInTransaction {
   codeVerifier: string
   nonce: string
   returnTo: string
+  /** Scopes this sign-in asked consent for (what a decline or an admin requirement is about). */
+  consentScopes?: string[]
   /** Epoch ms after which the transaction is refused. */
   expiresAt: number
 }
@@ -75,7 +77,7 @@ export class EntraSignIn {
     const state = randomBytes(32).toString('base64url')
     const nonce = randomBytes(32).toString('base64url')
     const codeVerifier = randomBytes(32).toString('base64url')
-    const transaction: SignInTransaction = { state, codeVerifier, nonce, returnTo: request.returnTo, expiresAt: this.#now() + SIGN_IN_TTL_MS }
+    const transaction: SignInTransaction = { state, codeVerifier, nonce, returnTo: request.returnTo, ...(consentScopes.length === 0 ? {} : { consentScopes }), expiresAt: this.#now() + SIGN_IN_TTL_MS }
     const client = await this.#o.msal.client().catch((err: unknown) => { throw mapEntraError(err, { record: {}, what: 'the sign-in' }) })
     const authorizeUrl = await client.getAuthCodeUrl({
       scopes: [this.#o.relayScope],
@@ -112,10 +114,7 @@ export class EntraSignIn {
     if (!await this.#o.redeemed.setIfAbsent(`login-used:${sha256b64url(transaction.state)}`, '1', SIGN_IN_TTL_MS)) {
       throw relayError('sign_in_state_invalid', 'The sign-in state was already used; start again at /auth/login.')
     }
-    if (answer.error !== undefined) {
-      const aadsts = /AADSTS(\d+)/.exec(answer.errorDescription ?? '')?.[1]
-      throw relayError('sign_in_refused', `Entra did not complete the sign-in (${answer.error.replace(/[^\w]/g, '')}${aadsts === undefined ? '' : `, AADSTS${aadsts}`}).`, { logFields: { aadsts } })
-    }
+    if (answer.error !== undefined) throw mapAuthorizeError(answer.error, answer.errorDescription, { scopes: transaction.consentScopes ?? [] })
     if (answer.code === undefined || answer.code === '') throw relayError('invalid_request', 'The sign-in response has no code.')
 
     const record: EntraExchangeRecord = {}

@@ -79,8 +79,9 @@ export class ToolService {
     const call = new DownstreamCall({ timeoutMs: this.#o.timeoutMs, maxResponseBytes: this.#o.maxResponseBytes, callerSignal: signal })
     try {
       let forceRefresh = false
+      let claims: string | undefined
       for (let attempt = 0; ; attempt++) {
-        const token = await this.#o.obo.exchange(user, scopes, { forceRefresh, target: `server "${serverId}"` })
+        const token = await this.#o.obo.exchange(user, scopes, { forceRefresh, target: `server "${serverId}"`, ...(claims === undefined ? {} : { claims }) })
         call.challenge = undefined
         let closed = false
         try {
@@ -95,6 +96,17 @@ export class ToolService {
           const failure = classifyDownstreamFailure(err, call, closed)
           if ((failure.kind === 'token_refused' || failure.kind === 'forbidden') && failure.resourceMetadata !== undefined) {
             this.#o.discovery.noteResourceMetadata?.(serverId, failure.resourceMetadata)
+          }
+          // A server's claims challenge (CAE, step-up) goes to Entra first, with the OBO request: if the
+          // user's sign-in already satisfies it, a fresh token does; if not, Entra says how to step up.
+          // https://learn.microsoft.com/en-us/entra/identity-platform/claims-challenge
+          if (failure.kind === 'claims_challenge' && attempt === 0) {
+            claims = claimsRequestOf(failure.claims)
+            if (claims !== undefined) {
+              this.#o.logger.info({ tid: user.tid, oid: user.oid, server: serverId }, 'downstream claims challenge: OBO with claims')
+              forceRefresh = true
+              continue
+            }
           }
           const retry = retryFor(failure)
           if (retry !== undefined && attempt === 0) {
@@ -115,4 +127,15 @@ export class ToolService {
 /** Our DownstreamCall owns the deadline; the SDK's own timer is set just behind it as a backstop. */
 function requestOptions (call: DownstreamCall) {
   return { signal: call.signal, timeout: call.timeoutMs + 1000 }
+}
+
+/** The JSON claims request inside a base64(url) challenge value, when it is one (a JSON object). */
+function claimsRequestOf (encoded: string): string | undefined {
+  const json = Buffer.from(encoded, 'base64url').toString('utf8')
+  try {
+    const parsed: unknown = JSON.parse(json)
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? json : undefined
+  } catch {
+    return undefined
+  }
 }

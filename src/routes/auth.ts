@@ -1,9 +1,12 @@
 // Browser sign-in routes: the HTTP side of EntraSignIn (sealed per-sign-in cookies, the session cookie).
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { SessionService } from '../caller/browser-sessions.ts'
+import { mapAuthorizeError } from '../entra/entra-errors.ts'
 import type { EntraSignIn } from '../entra/sign-in.ts'
 import { SIGN_IN_TTL_MS } from '../entra/sign-in.ts'
-import { relayError } from '../errors.ts'
+import { relayError, RelayError, type ErrorIntent } from '../errors.ts'
+import { PAGE_CSP } from '../http/security-headers.ts'
+import { escapeHtml, page } from './page.ts'
 import { cookieNames, cookieOptions, loginCookieName, loginCookieNames, readSessionId, type CookieSettings } from '../http/cookies.ts'
 
 /** Pending sign-ins a browser may hold at once; older ones are dropped so cookies never outgrow a request. */
@@ -15,6 +18,8 @@ export interface AuthRoutesOptions {
   sessions: SessionService
   cookies: CookieSettings
   publicUrl: URL
+  /** Where the user acts on an error's intent (the same URLs the API's errors carry as `login_url`). */
+  loginUrl: (intent: ErrorIntent) => string
 }
 
 /**
@@ -37,7 +42,12 @@ export function safeReturnTo (value: unknown, publicUrl: URL): string | undefine
 }
 
 interface LoginQuery { return_to?: string, prompt?: string, claims?: string, consent_scopes?: string }
-interface CallbackQuery { code?: string, state?: string, error?: string, error_description?: string }
+interface CallbackQuery { code?: string, state?: string, error?: string, error_description?: string, admin_consent?: string, tenant?: string }
+
+function sendPage (reply: FastifyReply, status: number, title: string, body: string): FastifyReply {
+  return reply.code(status).header('content-security-policy', PAGE_CSP).header('cache-control', 'no-store')
+    .type('text/html; charset=utf-8').send(page(title, `<h1>${escapeHtml(title)}</h1>${body}`))
+}
 
 export async function authRoutes (app: FastifyInstance, o: AuthRoutesOptions): Promise<void> {
   const names = cookieNames(o.cookies)
@@ -88,10 +98,42 @@ export async function authRoutes (app: FastifyInstance, o: AuthRoutesOptions): P
           state: { type: 'string', maxLength: 512 },
           error: { type: 'string', maxLength: 256 },
           error_description: { type: 'string', maxLength: 4096 },
+          error_uri: { type: 'string', maxLength: 2048 },
+          admin_consent: { type: 'string', maxLength: 8 },
+          tenant: { type: 'string', maxLength: 64 },
+          scope: { type: 'string', maxLength: 4096 },
         },
       },
     },
   }, async (request: FastifyRequest<{ Querystring: CallbackQuery }>, reply) => {
+    try {
+      return await callback(request, reply)
+    } catch (err) {
+      // A person in a browser gets a page saying what happened and what to do; API clients the JSON error.
+      if (!(err instanceof RelayError) || !(request.headers.accept ?? '').includes('text/html')) throw err
+      request.log.info({ reason: err.reason, ...err.logFields }, 'sign-in did not complete')
+      const action = err.intent === undefined ? undefined : o.loginUrl(err.intent)
+      const label = err.intent?.kind === 'admin_consent' ? 'Ask an administrator to grant access (admin consent)' : err.intent?.kind === 'consent' ? 'Sign in again and grant access' : 'Sign in again'
+      return sendPage(reply, err.statusCode, 'Sign-in did not complete', `<p id="reason" data-reason="${escapeHtml(err.reason)}">${escapeHtml(err.description)}</p>
+${action === undefined ? '' : `<p><a id="action" href="${escapeHtml(action)}">${escapeHtml(label)}</a></p>`}<p><a href="/">Back to the relay</a></p>`)
+    }
+  })
+
+  async function callback (request: FastifyRequest<{ Querystring: CallbackQuery }>, reply: FastifyReply): Promise<FastifyReply> {
+    // Entra's admin consent answer lands here too (redirect_uri of the admin consent URL): no state, no code.
+    // https://learn.microsoft.com/en-us/entra/identity-platform/v2-admin-consent#successful-response
+    if (request.query.admin_consent !== undefined && request.query.code === undefined) {
+      const tenant = /^[0-9a-f-]{36}$/i.test(request.query.tenant ?? '') ? request.query.tenant : undefined
+      if (request.query.admin_consent.toLowerCase() === 'true' && request.query.error === undefined) {
+        request.log.info({ tid: tenant }, 'admin consent granted')
+        return sendPage(reply, 200, 'Access granted', `<p id="reason" data-reason="admin_consent_granted">An administrator${tenant === undefined ? '' : ` of tenant <code>${escapeHtml(tenant)}</code>`} granted the relay access. Users of that tenant can sign in now.</p>
+<p><a id="action" href="/auth/login?return_to=/">Sign in</a></p>`)
+      }
+    }
+    // An error redirect without a sign-in of ours behind it (an administrator who refused consent).
+    if (request.query.state === undefined && request.query.error !== undefined) {
+      throw mapAuthorizeError(request.query.error, request.query.error_description, {})
+    }
     const { state } = request.query
     if (state === undefined || state === '') throw relayError('sign_in_state_invalid', 'The sign-in response has no state.')
     const cookieName = loginCookieName(o.cookies, state)
@@ -117,7 +159,7 @@ export async function authRoutes (app: FastifyInstance, o: AuthRoutesOptions): P
     request.log.info({ tid: signedIn.tid, oid: signedIn.oid, correlationId: signedIn.correlationId }, 'signed in')
     reply.setCookie(names.session, sessionId, { ...cookieOptions(o.cookies, o.sessions.ttlSec), signed: true })
     return reply.redirect(signedIn.returnTo, 302)
-  })
+  }
 
   // Cross-site posts are refused for all of /auth/ before this runs (http/csrf.ts).
   app.post('/auth/logout', { config, schema: { hide: true } }, async (request, reply) => {

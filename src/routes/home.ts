@@ -5,23 +5,12 @@ import { RelayError } from '../errors.ts'
 import type { ScopeDiscovery } from '../discovery/scope-discovery.ts'
 import type { Caller } from '../http/auth.ts'
 import { PAGE_CSP } from '../http/security-headers.ts'
+import { escapeHtml, page, PAGE_STYLE } from './page.ts'
 
 export interface HomeRoutesOptions {
   /** The browser session, if there is one: the page shows a sign-in link instead of refusing. */
   browserCaller: (request: FastifyRequest) => Promise<Caller | undefined>
   discovery: ScopeDiscovery
-}
-
-const escapeHtml = (value: unknown): string => String(value ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
-
-const STYLE = `body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b}
-h1{font-size:1.4rem}table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.3rem .5rem;text-align:left;vertical-align:top}
-.ok{color:#0a6b2b}.error{color:#a4161a}code,pre,textarea{font:13px ui-monospace,monospace}pre{background:#f5f5f5;padding:.6rem;overflow:auto;white-space:pre-wrap}
-textarea{width:100%;min-height:5rem}button,select{font:inherit}form.inline{display:inline}`
-
-function page (title: string, body: string): string {
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>${escapeHtml(title)}</title><link rel="stylesheet" href="/assets/home.css"></head><body>${body}</body></html>`
 }
 
 // Plain DOM script, served from our origin so the CSP can forbid inline script.
@@ -63,7 +52,7 @@ for (const s of servers) loadTools(s)
 export async function homeRoutes (app: FastifyInstance, o: HomeRoutesOptions): Promise<void> {
   const config = { auth: 'public' } as const
   app.get('/assets/home.js', { config, schema: { hide: true } }, async (_request, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(SCRIPT))
-  app.get('/assets/home.css', { config, schema: { hide: true } }, async (_request, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'no-cache').send(STYLE))
+  app.get('/assets/home.css', { config, schema: { hide: true } }, async (_request, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'no-cache').send(PAGE_STYLE))
 
   // Public: it shows a sign-in link to a visitor. Only the browser session signs a person in here.
   app.get('/', { config, schema: { hide: true } }, async (request: FastifyRequest, reply) => {

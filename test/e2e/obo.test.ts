@@ -120,8 +120,11 @@ describe('downstream answers', () => {
     const res = await stack.call('/v1/servers/notes/tools/stepup', { method: 'POST', token, body: '{"arguments":{}}' })
     expect(res.status).toBe(401)
     expect(res.body.error).toBe('interaction_required')
+    // The relay asked Entra first (OBO with the server's claims); Entra wants a step-up sign-in for them.
     const claims = JSON.parse(Buffer.from(res.body.claims, 'base64url').toString())
-    expect(claims).toEqual({ access_token: { acrs: { essential: true, value: 'c1' } } })
+    expect(claims).toMatchObject({ access_token: { acrs: { essential: true, value: 'c1' } } })
+    expect(res.body.reason).toBe('claims_challenge')
+    expect(new URL(res.body.login_url).searchParams.get('claims')).toBe(res.body.claims)
     expect(res.headers.get('www-authenticate')).toContain('error="insufficient_claims"')
   })
 })
