@@ -185,6 +185,7 @@ describe('token validation', () => {
       scp: 'user_impersonation',
       aud: NOTES_APP_ID,
       azp: RELAY_CLIENT_ID,
+      acrs: [],
     })
     expect(JSON.parse((result.content as Array<{ text: string }>)[0]?.text ?? '')).toMatchObject({ oid: USERS.alice.oid })
   })
