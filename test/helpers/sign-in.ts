@@ -30,7 +30,8 @@ export async function submitSignInForm (browser: HttpBrowser, firstPage: Respons
   let url = pageUrl
   for (let step = 0; page.status === 200 && step < 3; step++) {
     const form = parseForm(await page.text(), url)
-    const answer = form.fields.emulator_action === 'consent' ? { consent } : { username, password }
+    const action = form.fields.emulator_action
+    const answer = action === 'consent' ? { consent } : action === 'return_without_consent' ? {} : { username, password }
     page = await browser.request(form.action, { method: 'POST', body: new URLSearchParams({ ...form.fields, ...answer }) })
     url = form.action
   }
