@@ -40,6 +40,7 @@ const stack = await startDevStack({
   emulatorPort: port('EMULATOR_PORT', 8443),
   notesPort: port('NOTES_PORT', 9101),
   calendarPort: port('CALENDAR_PORT', 9102),
+  metricsPort: port('METRICS_PORT', 9464),
   logLevel: (process.env.LOG_LEVEL as 'info' | undefined) ?? 'info',
 })
 
@@ -55,6 +56,7 @@ process.stdout.write(`
 obo-relay dev stack is up
   relay              ${stack.relayUrl}            (open it in a browser and sign in)
   API docs           ${stack.relayUrl}/docs
+  metrics            ${stack.metricsUrl}
   Entra emulator     ${stack.emulator.url}/${stack.emulator.tenantId}/v2.0/.well-known/openid-configuration
   MCP server notes   ${stack.notes.url}
   MCP server calendar ${stack.calendar.url}

@@ -4,6 +4,7 @@ import { createServer } from 'node:net'
 import type { Logger } from 'pino'
 import { loadConfig, type Config } from '../src/config/index.ts'
 import { createLogger } from '../src/observability/logger.ts'
+import { startMetricsServer } from '../src/observability/metrics.ts'
 import { createDispatcher, createFetch } from '../src/net/http-client.ts'
 import { createRelay, type Relay, type RelayOptions } from '../src/relay.ts'
 import {
@@ -24,6 +25,8 @@ export interface DevStackOptions {
   emulatorPort?: number
   notesPort?: number
   calendarPort?: number
+  /** Where /metrics is served; 0 picks a free port (default), DESIGN's 9464 for npm run dev. */
+  metricsPort?: number
   host?: string
   logLevel?: Config['logLevel']
   logger?: Logger
@@ -50,6 +53,8 @@ export interface DevStack {
   calendar: SampleMcpServer
   relay: Relay
   relayUrl: string
+  /** The relay's Prometheus endpoint. */
+  metricsUrl: string
   config: Config
   close: () => Promise<void>
 }
@@ -114,13 +119,19 @@ export async function startDevStack (options: DevStackOptions = {}): Promise<Dev
       ]),
       ALLOW_INSECURE_LOOPBACK: 'true',
       LOG_LEVEL: options.logLevel ?? 'info',
+      // Everything comes from one loopback address and a few test users: no limits unless a test sets them.
+      RATE_LIMIT_USER_PER_MIN: '0',
+      RATE_LIMIT_CLIENT_PER_MIN: '0',
+      METRICS_PORT: String(options.metricsPort ?? 0),
       ...options.relayEnv,
     })
     const logger = options.logger ?? createLogger(config.logLevel)
     const relay = await createRelay({ ...options.relay, config, logger })
     closers.push(() => relay.close())
     await relay.app.listen({ host, port: relayPort })
-    return { emulator, notes, calendar, relay, relayUrl, config, close: closeAll }
+    const metrics = await startMetricsServer(relay.services.metrics, { host, port: config.metricsPort })
+    closers.push(async () => { await new Promise((resolve) => metrics.server.close(resolve)) })
+    return { emulator, notes, calendar, relay, relayUrl, metricsUrl: metrics.url, config, close: closeAll }
   } catch (err) {
     await closeAll()
     throw err

@@ -1,10 +1,13 @@
 // buildApp: every plugin and route of the relay on a Fastify instance; it never listens (server.ts does).
-import { randomUUID } from 'node:crypto'
+import { randomUUID, timingSafeEqual } from 'node:crypto'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import fastifyCookie from '@fastify/cookie'
 import fastifyFormbody from '@fastify/formbody'
 import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
+import fastifyUnderPressure from '@fastify/under-pressure'
+import { relayError, temporarilyUnavailable } from './errors.ts'
+import { limitClients, limitUsers } from './http/rate-limit.ts'
 import { authChain, requireRouteAuth } from './http/auth.ts'
 import { limitConnectionsPerClient } from './http/connection-limit.ts'
 import { refuseCrossSite } from './http/csrf.ts'
@@ -72,12 +75,26 @@ export async function buildApp ({ services, ownsServices = true }: AppOptions): 
   app.addHook('onRequest', async (request, reply) => { reply.header('x-request-id', request.id) })
   app.addHook('onResponse', async (request, reply) => {
     request.log.info({ method: request.method, url: safeUrlForLog(request.url), statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request')
+    services.metrics.httpRequest({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode }, reply.elapsedTime / 1000)
   })
+  // Load shedding: past EVENT_LOOP_LAG_LIMIT_MS of event-loop delay, 503 + Retry-After (health checks exempt).
+  await app.register(fastifyUnderPressure, {
+    maxEventLoopDelay: config.eventLoopLagLimitMs,
+    sampleInterval: Math.min(1000, Math.max(50, Math.floor(config.eventLoopLagLimitMs / 2))),
+    pressureHandler: async (request) => {
+      if (['/healthz', '/readyz', '/metrics'].includes(request.url.split('?')[0] ?? '')) return
+      services.metrics.shed()
+      throw temporarilyUnavailable('overloaded', 'The relay is overloaded; retry shortly.', 2)
+    },
+  })
+  const limits = { store: services.store, userPerMin: config.rateLimitUserPerMin, clientPerMin: config.rateLimitClientPerMin, onLimited: services.metrics.rateLimited }
+  limitClients(app, limits)
   errorHandling(app, rendering)
   // Cookies are parsed (their own onRequest hook) before the auth chain reads the session cookie.
   await app.register(fastifyCookie, { secret: services.cookieSecret.toString('base64url') })
   const browserSession = browserSessionStrategy(services.sessions, cookieSettings(config.publicUrl), config.publicUrl)
   authChain(app, { strategies: [entraBearerStrategy(services.validateAccessToken), browserSession] })
+  limitUsers(app, limits)
   refuseCrossSite(app, config.publicUrl, '/auth/')
 
   // JSON for the API; urlencoded for the page's sign-out form; nothing else (415).
@@ -102,6 +119,15 @@ export async function buildApp ({ services, ownsServices = true }: AppOptions): 
   // From here on every route says how it authenticates.
   requireRouteAuth(app)
   app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger())
+  if (config.metricsBearerToken !== undefined) {
+    // Normally /metrics has its own port (METRICS_PORT); this serves it on the public one to holders of the bearer.
+    const expected = Buffer.from(`Bearer ${config.metricsBearerToken}`)
+    app.get('/metrics', { config: { auth: 'public' }, schema: { hide: true } }, async (request, reply) => {
+      const presented = Buffer.from(request.headers.authorization ?? '')
+      if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) throw relayError('credentials_missing', 'The metrics bearer is required.')
+      return reply.type(services.metrics.registry.contentType).send(await services.metrics.registry.metrics())
+    })
+  }
   await app.register(opsRoutes, { readinessChecks: services.readinessChecks })
   await app.register(wellKnownRoutes, { publicUrl: config.publicUrl, authorizationServers: services.entraIssuers, relayScope: config.relayScope })
   await app.register(authRoutes, { signIn: services.signIn, sessions: services.sessions, cookies: cookieSettings(config.publicUrl), publicUrl: config.publicUrl, loginUrl: (intent) => loginUrlFor(intent, config) })

@@ -82,6 +82,8 @@ export const REASONS = {
   downstream_invalid_params: [400, 'invalid_request'],
   downstream_timeout: [504, 'gateway_timeout'],
   // The relay itself
+  rate_limited: [429, 'rate_limited'],
+  overloaded: [503, 'temporarily_unavailable'],
   store_unavailable: [503, 'temporarily_unavailable'],
   internal: [500, 'server_error'],
 } as const satisfies Record<string, readonly [number, string]>
@@ -153,7 +155,7 @@ export function interactionRequired (reason: 'sign_in_required' | 'claims_challe
   })
 }
 
-export function temporarilyUnavailable (reason: 'entra_throttled' | 'entra_unavailable' | 'store_unavailable', description: string, retryAfterSec: number | undefined, options: RelayErrorOptions = {}): RelayError {
+export function temporarilyUnavailable (reason: 'entra_throttled' | 'entra_unavailable' | 'store_unavailable' | 'overloaded' | 'rate_limited', description: string, retryAfterSec: number | undefined, options: RelayErrorOptions = {}): RelayError {
   return new RelayError(reason, description, {
     ...options,
     headers: { ...options.headers, ...(retryAfterSec === undefined ? {} : { 'retry-after': String(retryAfterSec) }) },

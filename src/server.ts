@@ -1,10 +1,9 @@
 // The process: configuration, listen, signals, graceful shutdown. Everything else lives in buildApp.
 import { ConfigError, loadConfig, type Config } from './config/index.ts'
+import type { Server } from 'node:http'
 import { createLogger } from './observability/logger.ts'
+import { startMetricsServer } from './observability/metrics.ts'
 import { createRelay, type Relay } from './relay.ts'
-
-/** After a signal, in-flight requests and streams get this long before the process exits anyway. */
-const SHUTDOWN_DEADLINE_MS = 10_000
 
 let config: Config
 try {
@@ -24,9 +23,15 @@ if (config.publicUrl.protocol === 'http:' && !loopbackHost) {
 }
 if (config.tokenEncryptionKeyGenerated) logger.warn('TOKEN_ENCRYPTION_KEY not set: using a random key, browser sessions end when this process does')
 let relay: Relay
+let metricsServer: Server | undefined
 try {
   relay = await createRelay({ config, logger })
   await relay.app.listen({ host: config.host, port: config.port })
+  if (config.metricsPort >= 0) {
+    const metrics = await startMetricsServer(relay.services.metrics, { host: config.host, port: config.metricsPort })
+    metricsServer = metrics.server
+    logger.info({ url: metrics.url }, 'metrics')
+  }
 } catch (err) {
   logger.fatal({ err: { message: err instanceof Error ? err.message : String(err) } }, 'obo-relay could not start')
   process.stderr.write(`obo-relay: cannot start: ${err instanceof Error ? err.message : String(err)}\n`)
@@ -38,12 +43,13 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     if (stopping) return
     stopping = true
-    logger.info({ signal }, 'shutting down: no new connections, draining requests')
+    logger.info({ signal, drainMs: config.shutdownDrainMs }, 'shutting down: no new connections, draining requests')
     const deadline = setTimeout(() => {
-      logger.warn({ deadlineMs: SHUTDOWN_DEADLINE_MS }, 'shutdown deadline passed; exiting with requests still open')
+      logger.warn({ drainMs: config.shutdownDrainMs }, 'shutdown deadline passed; exiting with requests still open')
       process.exit(0)
-    }, SHUTDOWN_DEADLINE_MS)
+    }, config.shutdownDrainMs)
     deadline.unref()
+    metricsServer?.close()
     relay.close().then(() => process.exit(0), (err: unknown) => {
       logger.error({ err }, 'shutdown failed')
       process.exit(1)

@@ -16,7 +16,10 @@ import { createDispatcher, createFetch, type FetchLike } from './net/http-client
 import { createSafeFetcher, type LookupFn } from './net/safe-fetch.ts'
 import type { ReadinessCheck } from './routes/ops.ts'
 import { createMemoryStore } from './stores/memory.ts'
-import { createMemoryOboCache } from './stores/obo-cache.ts'
+import { createMemoryOboCache, createStoreOboCache } from './stores/obo-cache.ts'
+import { createRedisStore, type RedisStoreOptions } from './stores/redis.ts'
+import { SharedFlight } from './stores/shared-flight.ts'
+import { createMetrics, type Metrics } from './observability/metrics.ts'
 import { createKeyring, deriveKey } from './crypto/keyring.ts'
 import type { Store } from './stores/types.ts'
 
@@ -34,6 +37,7 @@ export interface ServiceDeps {
 export interface Services {
   config: Config
   logger: Logger
+  metrics: Metrics
   store: Store
   msal: MsalFactory
   obo: OboService
@@ -53,10 +57,6 @@ export interface Services {
 
 export async function createServices (deps: ServiceDeps): Promise<Services> {
   const { config, logger } = deps
-  if (config.redisUrl !== undefined && deps.store === undefined) {
-    // Refuse rather than run replicas on per-process state: sessions and single-use state would diverge.
-    throw new Error('REDIS_URL is set, but this version has only the in-memory store; unset REDIS_URL and run one replica')
-  }
   const closers: Array<() => Promise<void>> = []
   const own = <T>(resource: T, close: (r: T) => Promise<void>): T => {
     closers.push(async () => { await close(resource) })
@@ -67,12 +67,27 @@ export async function createServices (deps: ServiceDeps): Promise<Services> {
 
   const dispatcher = deps.fetch === undefined ? own(createDispatcher({ trustedCaPem: config.trustedCaPem }), (d) => d.close()) : undefined
   const fetch = deps.fetch ?? createFetch(dispatcher as NonNullable<typeof dispatcher>)
-  const store = own(deps.store ?? createMemoryStore(), (s) => s.close())
+  const metrics = createMetrics()
+  const shared = config.redisUrl !== undefined || config.redisClusterNodes !== undefined
+  const store = own(deps.store ?? (shared ? createRedisStore(redisOptions(config, logger)) : createMemoryStore()), (s) => s.close())
   // Single-use markers written by unauthenticated callers live apart: they can never evict a session.
   const redeemed = own(createMemoryStore({ maxEntries: 50_000 }), (s) => s.close())
 
-  const msal = new MsalFactory({ config, fetch, logger })
-  const obo = new OboService({ msal, cache: createMemoryOboCache(config.oboCacheMaxEntries), logger, ...now })
+  const msal = new MsalFactory({ config, fetch, logger, onResponse: metrics.entraResponse })
+  // With replicas the OBO cache and its single-flight live in the shared store (sealed), so one Entra call
+  // serves every replica; alone, an in-process LRU is faster and holds the tokens nowhere else.
+  const obo = new OboService({
+    msal,
+    logger,
+    onResult: metrics.oboCache,
+    ...(shared
+      ? {
+          cache: createStoreOboCache(store, keyring('obo-cache'), () => logger.warn('an OBO cache entry cannot be opened with the current keys: treated as a miss')),
+          shared: new SharedFlight({ store, lockTtlMs: config.entraTimeoutMs + 5_000 }),
+        }
+      : { cache: createMemoryOboCache(config.oboCacheMaxEntries) }),
+    ...now,
+  })
   const sessions = new SessionService({
     store,
     keyring: keyring('msal-cache'),
@@ -113,7 +128,8 @@ export async function createServices (deps: ServiceDeps): Promise<Services> {
     ...now,
   })
   const pool = own(new McpClientPool({ fetch, logger, maxResponseBytes: config.downstreamMaxResponseBytes, closeTimeoutMs: Math.min(config.downstreamTimeoutMs, 5_000) }), (p) => p.close())
-  const tools = new ToolService({ registry, discovery, obo, pool, logger, timeoutMs: config.downstreamTimeoutMs, maxResponseBytes: config.downstreamMaxResponseBytes })
+  metrics.observeMcpClients(() => pool.size)
+  const tools = new ToolService({ registry, discovery, obo, pool, logger, timeoutMs: config.downstreamTimeoutMs, maxResponseBytes: config.downstreamMaxResponseBytes, onDownstream: metrics.downstream })
 
   // Audiences are claimed in configuration order before any request may claim one.
   discovery.start().catch(() => {})
@@ -121,6 +137,7 @@ export async function createServices (deps: ServiceDeps): Promise<Services> {
   return {
     config,
     logger,
+    metrics,
     store,
     msal,
     obo,
@@ -141,4 +158,10 @@ export async function createServices (deps: ServiceDeps): Promise<Services> {
       for (const close of closers.reverse()) await close().catch((err: unknown) => logger.warn({ err }, 'closing a service failed'))
     },
   }
+}
+
+function redisOptions (config: Config, logger: Logger): RedisStoreOptions {
+  const onConnectionError = (err: Error): void => { logger.warn({ err: { message: err.message } }, 'redis connection error') }
+  if (config.redisClusterNodes !== undefined) return { clusterNodes: config.redisClusterNodes, keyPrefix: 'obo-relay:', onConnectionError }
+  return { url: config.redisUrl as string, keyPrefix: 'obo-relay:', onConnectionError }
 }

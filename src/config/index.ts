@@ -35,6 +35,8 @@ export interface Config {
   allowedTenants: string[]
   allowedAzp: string[] | undefined
   redisUrl: string | undefined
+  /** A Redis Cluster instead of one node (`host:port` seeds). */
+  redisClusterNodes: Array<{ host: string, port: number }> | undefined
   /** 32-byte key for AES-256-GCM at rest and for deriving the cookie key. */
   tokenEncryptionKey: Buffer
   /** The key before the last rotation: values sealed under it still open, and are re-sealed when rewritten. */
@@ -69,6 +71,18 @@ export interface Config {
   corsAllowedOrigins: string[]
   /** Nesting depth a JSON request body may have (400 beyond). */
   maxJsonDepth: number
+  /** Port of the Prometheus endpoint, apart from the public one (0: a free port; -1: not served). */
+  metricsPort: number
+  /** When set, `/metrics` is also served on the public port to a caller presenting this bearer. */
+  metricsBearerToken: string | undefined
+  /** Requests per minute one signed-in user may make (0: no limit). */
+  rateLimitUserPerMin: number
+  /** Requests per minute one client address may make (0: no limit); which address counts follows TRUST_PROXY. */
+  rateLimitClientPerMin: number
+  /** Event-loop delay beyond which requests are shed with 503 (health endpoints exempt). */
+  eventLoopLagLimitMs: number
+  /** After SIGTERM, open requests and streams get this long before the process exits. */
+  shutdownDrainMs: number
 }
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
@@ -122,6 +136,13 @@ export function loadConfig (env: Env = process.env): Config {
 
   const redisUrl = get('REDIS_URL')
   if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) problems.push('REDIS_URL must be a redis:// or rediss:// URL')
+  const redisClusterNodes = r.list('REDIS_CLUSTER_NODES')?.map((entry) => {
+    const match = /^([\w.-]+|\[[0-9a-f:]+\]):(\d{1,5})$/i.exec(entry)
+    if (match === null) problems.push(`REDIS_CLUSTER_NODES must be host:port entries separated by commas (got "${entry}")`)
+    return { host: (match?.[1] ?? '').replace(/^\[|\]$/g, ''), port: Number(match?.[2] ?? 0) }
+  })
+  if (redisUrl !== undefined && redisClusterNodes !== undefined) problems.push('Set only one of REDIS_URL and REDIS_CLUSTER_NODES')
+  const sharedStore = redisUrl !== undefined || redisClusterNodes !== undefined
 
   const readKey = (name: string): Buffer | undefined => {
     const raw = get(name)
@@ -138,8 +159,8 @@ export function loadConfig (env: Env = process.env): Config {
   if (tokenEncryptionKeyPrevious !== undefined && get('TOKEN_ENCRYPTION_KEY') === undefined) {
     problems.push('TOKEN_ENCRYPTION_KEY_PREVIOUS needs TOKEN_ENCRYPTION_KEY (the new key) as well')
   }
-  if (get('TOKEN_ENCRYPTION_KEY') === undefined && redisUrl !== undefined) {
-    problems.push('TOKEN_ENCRYPTION_KEY is required with REDIS_URL: every replica must share it (e.g. `openssl rand -base64 32`)')
+  if (get('TOKEN_ENCRYPTION_KEY') === undefined && sharedStore) {
+    problems.push('TOKEN_ENCRYPTION_KEY is required with REDIS_URL or REDIS_CLUSTER_NODES: every replica must share it (e.g. `openssl rand -base64 32`)')
   }
 
   const logLevel = (get('LOG_LEVEL') ?? 'info') as LogLevel
@@ -178,6 +199,7 @@ export function loadConfig (env: Env = process.env): Config {
     allowedTenants,
     allowedAzp: r.list('ALLOWED_AZP'),
     redisUrl,
+    redisClusterNodes,
     tokenEncryptionKey,
     tokenEncryptionKeyPrevious,
     tokenEncryptionKeyGenerated,
@@ -200,7 +222,14 @@ export function loadConfig (env: Env = process.env): Config {
     trustProxy,
     corsAllowedOrigins,
     maxJsonDepth: r.integer('MAX_JSON_DEPTH', 64, 4, 1024),
+    metricsPort: r.integer('METRICS_PORT', 9464, -1, 65535),
+    metricsBearerToken: get('METRICS_BEARER_TOKEN'),
+    rateLimitUserPerMin: r.integer('RATE_LIMIT_USER_PER_MIN', 1200, 0, 1_000_000),
+    rateLimitClientPerMin: r.integer('RATE_LIMIT_CLIENT_PER_MIN', 6000, 0, 1_000_000),
+    eventLoopLagLimitMs: r.integer('EVENT_LOOP_LAG_LIMIT_MS', 1000, 10, 60_000),
+    shutdownDrainMs: r.integer('SHUTDOWN_DRAIN_MS', 10_000, 0, 600_000),
   }
+  if (config.metricsBearerToken !== undefined && config.metricsBearerToken.length < 16) problems.push('METRICS_BEARER_TOKEN must be at least 16 characters')
   // Node checks headers only once they all arrived: the headers timeout must fit inside the request timeout.
   if (config.headersTimeoutMs > config.requestTimeoutMs) problems.push('HEADERS_TIMEOUT_MS must not exceed REQUEST_TIMEOUT_MS')
   if (problems.length > 0) throw new ConfigError(problems)

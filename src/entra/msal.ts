@@ -25,6 +25,8 @@ export interface MsalFactoryOptions {
   config: Pick<Config, 'authorityHost' | 'tenantId' | 'clientId' | 'clientCredential' | 'entraTimeoutMs'>
   fetch: FetchLike
   logger: Logger
+  /** Sees each answer of Entra's token endpoint: status and AADSTS code (metrics). */
+  onResponse?: (answer: { status: number, aadsts: string | undefined }) => void
 }
 
 export class MsalFactory {
@@ -83,9 +85,14 @@ export class MsalFactory {
     const tenantId = options.tenantId ?? this.#options.config.tenantId
     const authorityMetadata = await this.authorityMetadata(tenantId)
     const record = options.record
+    const onResponse = this.#options.onResponse
     const network = createMsalNetworkClient(this.#options.fetch, {
       timeoutMs: this.#options.config.entraTimeoutMs,
-      ...(record === undefined ? {} : { observe: (status: number, headers: Record<string, string>, body: unknown) => recordExchange(record, status, headers, body) }),
+      observe: (status: number, headers: Record<string, string>, body: unknown) => {
+        if (record !== undefined) recordExchange(record, status, headers, body)
+        // Once per answer: after the body is read (the first call, before parsing, has none).
+        if (body !== undefined) onResponse?.({ status, aadsts: aadstsOf(body) })
+      },
     })
     const logger = this.#options.logger
     return new ConfidentialClientApplication({
@@ -141,4 +148,10 @@ function recordExchange (record: EntraExchangeRecord, status: number, headers: R
   const correlationId = (body as { correlation_id?: unknown } | undefined)?.correlation_id
   if (typeof correlationId === 'string') record.correlationId = correlationId
   else if (record.correlationId === undefined && headers['client-request-id'] !== undefined) record.correlationId = headers['client-request-id']
+}
+
+/** The first AADSTS code of an Entra error body (`error_codes`), if any. */
+function aadstsOf (body: unknown): string | undefined {
+  const codes = (body as { error_codes?: unknown } | undefined)?.error_codes
+  return Array.isArray(codes) && typeof codes[0] === 'number' ? String(codes[0]) : undefined
 }

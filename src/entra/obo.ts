@@ -3,7 +3,9 @@ import type { Logger } from 'pino'
 import type { UserAssertion } from '../caller/user-assertion.ts'
 import { sha256b64url } from '../crypto/hash.ts'
 import type { OboCache, OboToken } from '../stores/obo-cache.ts'
+import type { SharedFlight } from '../stores/shared-flight.ts'
 import { SingleFlight } from '../stores/single-flight.ts'
+import { interactionRequired, relayError, RelayError, REASONS, temporarilyUnavailable, type Reason } from '../errors.ts'
 import { mapEntraError } from './entra-errors.ts'
 import type { EntraExchangeRecord, MsalFactory } from './msal.ts'
 
@@ -16,9 +18,13 @@ export interface OboResult extends OboToken {
 export interface OboOptions {
   msal: MsalFactory
   cache: OboCache
+  /** With replicas: one Entra call per key across all of them (a lock in the shared store). */
+  shared?: SharedFlight
   logger: Logger
   /** Cached tokens are dropped this long before they expire. */
   refreshSkewSec?: number
+  /** Counts hits, misses and coalesced waits (metrics). */
+  onResult?: (outcome: OboResult['cache']) => void
   now?: () => number
 }
 
@@ -62,18 +68,33 @@ export class OboService {
       const cached = await this.#o.cache.get(key)
       if (cached !== undefined && cached.expiresAt - this.#skewMs > this.#now()) {
         this.#o.logger.debug({ tid: user.tid, oid: user.oid, scopes: scopes.join(' '), cache: 'hit' }, 'obo')
+        this.#o.onResult?.('hit')
         return { ...cached, cache: 'hit' }
       }
     }
     const joined = this.#flights.has(key)
-    const token = await this.#flights.run(key, async () => {
+    const exchange = async (): Promise<OboToken> => {
       const fresh = await this.#exchangeWithEntra(user, scopes, options)
       // Cached before the flight lands, so nobody arriving after it starts another exchange.
       const ttlMs = fresh.expiresAt - this.#skewMs - this.#now()
       if (ttlMs > 0) await this.#o.cache.set(key, fresh, ttlMs)
       return fresh
-    })
-    return { ...token, cache: joined ? 'coalesced' : 'miss' }
+    }
+    const shared = this.#o.shared
+    const token = await this.#flights.run(key, shared === undefined
+      ? exchange
+      : async () => await shared.run(key, {
+        cached: async () => {
+          const cached = await this.#o.cache.get(key)
+          return cached !== undefined && cached.expiresAt - this.#skewMs > this.#now() ? cached : undefined
+        },
+        run: exchange,
+        record: (err) => err instanceof RelayError ? JSON.stringify({ reason: err.reason, description: err.description, claims: err.extra.claims, retryAfter: err.headers['retry-after'] }) : undefined,
+        failure: (recorded) => rebuild(recorded, scopes),
+      }))
+    const outcome = joined ? 'coalesced' : 'miss'
+    this.#o.onResult?.(outcome)
+    return { ...token, cache: outcome }
   }
 
   async #exchangeWithEntra (user: UserAssertion, scopes: string[], options: ExchangeOptions): Promise<OboToken> {
@@ -98,4 +119,18 @@ export class OboService {
       throw mapped
     }
   }
+}
+
+/** Another replica's failure, as it recorded it: same reason, description and claims; never a token. */
+function rebuild (recorded: string | undefined, scopes: string[]): RelayError {
+  const parsed = recorded === undefined ? undefined : JSON.parse(recorded) as { reason?: string, description?: string, claims?: unknown, retryAfter?: string }
+  const reason = parsed?.reason !== undefined && parsed.reason in REASONS ? parsed.reason as Reason : 'entra_unavailable'
+  const description = parsed?.description ?? 'Another replica\'s exchange with Entra did not finish in time; retry.'
+  if (reason === 'claims_challenge' || reason === 'sign_in_required') {
+    return interactionRequired(reason, description, typeof parsed?.claims === 'string' ? parsed.claims : undefined)
+  }
+  if (reason === 'entra_throttled' || reason === 'entra_unavailable') {
+    return temporarilyUnavailable(reason, description, Number(parsed?.retryAfter ?? 5) || 5)
+  }
+  return relayError(reason, description, reason === 'consent_required' || reason === 'consent_declined' ? { intent: { kind: 'consent', scopes } } : undefined)
 }

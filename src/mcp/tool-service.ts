@@ -4,7 +4,7 @@ import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js'
 import type { Logger } from 'pino'
 import type { OboService } from '../entra/obo.ts'
 import { userKey, type UserAssertion } from '../caller/user-assertion.ts'
-import { relayError } from '../errors.ts'
+import { relayError, RelayError } from '../errors.ts'
 import { DownstreamCall } from '../downstream/call.ts'
 import { classifyDownstreamFailure, downstreamError, retryFor } from '../downstream/policy.ts'
 import type { ServerRegistry } from '../downstream/registry.ts'
@@ -23,6 +23,8 @@ export interface ToolServiceOptions {
   logger: Logger
   timeoutMs: number
   maxResponseBytes: number
+  /** Each downstream exchange: its server, outcome (`ok` or a reason) and duration (metrics). */
+  onDownstream?: (labels: { server: string, outcome: string }, seconds: number) => void
 }
 
 const MAX_TOOL_PAGES = 100
@@ -77,6 +79,8 @@ export class ToolService {
     const { scopes } = await this.#o.discovery.resolve(serverId)
     const poolKey = `${userKey(user)}|${serverId}`
     const call = new DownstreamCall({ timeoutMs: this.#o.timeoutMs, maxResponseBytes: this.#o.maxResponseBytes, callerSignal: signal })
+    const started = performance.now()
+    let outcome = 'ok'
     try {
       let forceRefresh = false
       let claims: string | undefined
@@ -118,8 +122,12 @@ export class ToolService {
           throw downstreamError(failure, serverId, this.#o.timeoutMs)
         }
       }
+    } catch (err) {
+      outcome = err instanceof RelayError ? err.reason : 'internal'
+      throw err
     } finally {
       call.dispose()
+      this.#o.onDownstream?.({ server: serverId, outcome }, (performance.now() - started) / 1000)
     }
   }
 }
