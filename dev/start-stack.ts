@@ -122,6 +122,9 @@ export async function startDevStack (options: DevStackOptions = {}): Promise<Dev
       // Everything comes from one loopback address and a few test users: no limits unless a test sets them.
       RATE_LIMIT_USER_PER_MIN: '0',
       RATE_LIMIT_CLIENT_PER_MIN: '0',
+      // The relay shares this process with the emulator and the sample servers, whose work (key generation,
+      // signing) would read as the relay's own lag: shed only on a real stall.
+      EVENT_LOOP_LAG_LIMIT_MS: '10000',
       METRICS_PORT: String(options.metricsPort ?? 0),
       ...options.relayEnv,
     })

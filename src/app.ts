@@ -5,8 +5,8 @@ import fastifyCookie from '@fastify/cookie'
 import fastifyFormbody from '@fastify/formbody'
 import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
-import fastifyUnderPressure from '@fastify/under-pressure'
-import { relayError, temporarilyUnavailable } from './errors.ts'
+import { relayError } from './errors.ts'
+import { shedLoad } from './http/load-shedding.ts'
 import { limitClients, limitUsers } from './http/rate-limit.ts'
 import { authChain, requireRouteAuth } from './http/auth.ts'
 import { limitConnectionsPerClient } from './http/connection-limit.ts'
@@ -78,15 +78,7 @@ export async function buildApp ({ services, ownsServices = true }: AppOptions): 
     services.metrics.httpRequest({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode }, reply.elapsedTime / 1000)
   })
   // Load shedding: past EVENT_LOOP_LAG_LIMIT_MS of event-loop delay, 503 + Retry-After (health checks exempt).
-  await app.register(fastifyUnderPressure, {
-    maxEventLoopDelay: config.eventLoopLagLimitMs,
-    sampleInterval: Math.min(1000, Math.max(50, Math.floor(config.eventLoopLagLimitMs / 2))),
-    pressureHandler: async (request) => {
-      if (['/healthz', '/readyz', '/metrics'].includes(request.url.split('?')[0] ?? '')) return
-      services.metrics.shed()
-      throw temporarilyUnavailable('overloaded', 'The relay is overloaded; retry shortly.', 2)
-    },
-  })
+  shedLoad(app, { lagLimitMs: config.eventLoopLagLimitMs, onShed: services.metrics.shed })
   const limits = { store: services.store, userPerMin: config.rateLimitUserPerMin, clientPerMin: config.rateLimitClientPerMin, onLimited: services.metrics.rateLimited }
   limitClients(app, limits)
   errorHandling(app, rendering)

@@ -70,8 +70,10 @@ export async function createServices (deps: ServiceDeps): Promise<Services> {
   const metrics = createMetrics()
   const shared = config.redisUrl !== undefined || config.redisClusterNodes !== undefined
   const store = own(deps.store ?? (shared ? createRedisStore(redisOptions(config, logger)) : createMemoryStore()), (s) => s.close())
-  // Single-use markers written by unauthenticated callers live apart: they can never evict a session.
-  const redeemed = own(createMemoryStore({ maxEntries: 50_000 }), (s) => s.close())
+  // Single-use markers of redeemed sign-in states. Alone they live apart in memory, so no flood can evict a
+  // session; with replicas they must be shared (a replay on another replica is a replay), and Redis does not
+  // evict live keys.
+  const redeemed = shared ? store : own(createMemoryStore({ maxEntries: 50_000 }), (s) => s.close())
 
   const msal = new MsalFactory({ config, fetch, logger, onResponse: metrics.entraResponse })
   // With replicas the OBO cache and its single-flight live in the shared store (sealed), so one Entra call

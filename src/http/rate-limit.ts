@@ -1,5 +1,5 @@
 // Rate limits per client address (before authentication) and per signed-in user (after), as fixed one-minute
-// windows in the shared store, so every replica counts together. Past the limit: 429 with Retry-After.
+// windows (from each key's first request) in the shared store, so every replica counts together. Past the limit: 429 with Retry-After.
 // Health, readiness and metrics are never limited.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { userKey } from '../caller/user-assertion.ts'
@@ -16,12 +16,11 @@ export interface RateLimitOptions {
   onLimited?: (scope: 'user' | 'client') => void
 }
 
+/** A fixed window that starts with the first request: the counter lives one minute (Store.increment). */
 async function enforce (store: Store, key: string, limit: number): Promise<number | undefined> {
-  const window = Math.floor(Date.now() / WINDOW_MS)
-  const counterKey = `${key}:${window}`
-  const count = await store.increment(counterKey, WINDOW_MS + 1000)
+  const count = await store.increment(key, WINDOW_MS)
   if (count <= limit) return undefined
-  return Math.max(1, Math.ceil(((window + 1) * WINDOW_MS - Date.now()) / 1000))
+  return Math.max(1, Math.ceil((await store.remainingTtlMs(key) ?? WINDOW_MS) / 1000))
 }
 
 /** The client-address limit: register before the auth chain. */
