@@ -1,6 +1,6 @@
 // buildApp: every plugin and route of the relay on a Fastify instance; it never listens (server.ts does).
 import { randomUUID } from 'node:crypto'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import fastifyCookie from '@fastify/cookie'
 import fastifyFormbody from '@fastify/formbody'
 import fastifySwagger from '@fastify/swagger'
@@ -8,13 +8,20 @@ import fastifySwaggerUi from '@fastify/swagger-ui'
 import type { ErrorIntent } from './errors.ts'
 import { authChain, requireRouteAuth } from './http/auth.ts'
 import { limitConnectionsPerClient } from './http/connection-limit.ts'
+import { cookieNames, cookieOptions, readSessionId } from './http/cookies.ts'
 import { refuseCrossSite } from './http/csrf.ts'
 import { clientErrorHandler, errorHandling, frameworkErrors, type ErrorRendering } from './http/error-handler.ts'
 import { jsonBodyParser } from './http/json-body.ts'
 import { docsCsp, securityHeaders } from './http/security-headers.ts'
-import { browserSessionStrategy, entraBearerStrategy } from './http/strategies.ts'
+import { browserSessionStrategy, entraBearerStrategy, relayTokenStrategy } from './http/strategies.ts'
 import { safeUrlForLog } from './observability/logger.ts'
+import { AGENT_SCOPES } from './agent-auth/scopes.ts'
+import type { Caller } from './http/auth.ts'
+import { agentInteractionRoutes } from './routes/agent-interaction.ts'
+import { agentAdminRoutes } from './routes/agent-admin.ts'
 import { authRoutes } from './routes/auth.ts'
+import { oauthRoutes } from './routes/oauth.ts'
+import { createKeyring, deriveKey } from './crypto/keyring.ts'
 import { homeRoutes } from './routes/home.ts'
 import { opsRoutes } from './routes/ops.ts'
 import { v1Routes } from './routes/v1.ts'
@@ -37,7 +44,7 @@ export async function buildApp ({ services, ownsServices = true }: AppOptions): 
   const { config } = services
   const rendering: ErrorRendering = {
     resourceMetadataUrl: (request) => resourceMetadataUrlFor(config.publicUrl, request.url.split('?')[0] ?? '/'),
-    loginUrl: (intent) => loginUrlFor(intent, config),
+    loginUrl: (intent, request) => loginUrlFor(intent, config, request.caller),
   }
   const app = Fastify({
     loggerInstance: services.logger as FastifyBaseLogger,
@@ -76,7 +83,13 @@ export async function buildApp ({ services, ownsServices = true }: AppOptions): 
   // Cookies are parsed (their own onRequest hook) before the auth chain reads the session cookie.
   await app.register(fastifyCookie, { secret: services.cookieSecret.toString('base64url') })
   const browserSession = browserSessionStrategy(services.sessions, cookieSettings(config.publicUrl), config.publicUrl)
-  authChain(app, { strategies: [entraBearerStrategy(services.validateAccessToken), browserSession] })
+  // Relay-issued tokens first: the Entra strategy would refuse a DPoP scheme or an opaque token as malformed.
+  authChain(app, { strategies: [relayTokenStrategy(services.agentAuth.verifier), entraBearerStrategy(services.validateAccessToken), browserSession] })
+  // RFC 9449 §8.2: a fresher nonce with every answer to a DPoP caller whose nonce is about to age out.
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (request.caller?.dpopNonce !== undefined) reply.header('dpop-nonce', request.caller.dpopNonce)
+    return payload
+  })
   refuseCrossSite(app, config.publicUrl, '/auth/')
 
   // JSON for the API; urlencoded for the page's sign-out form; nothing else (415).
@@ -102,10 +115,41 @@ export async function buildApp ({ services, ownsServices = true }: AppOptions): 
   requireRouteAuth(app)
   app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger())
   await app.register(opsRoutes, { readinessChecks: services.readinessChecks })
-  await app.register(wellKnownRoutes, { publicUrl: config.publicUrl, authorizationServers: services.entraIssuers, relayScope: config.relayScope })
-  await app.register(authRoutes, { signIn: services.signIn, sessions: services.sessions, cookies: cookieSettings(config.publicUrl), publicUrl: config.publicUrl })
+  await app.register(wellKnownRoutes, {
+    publicUrl: config.publicUrl,
+    // The relay's own authorization server first (mode B), then the Entra issuers whose tokens it accepts (mode A).
+    authorizationServers: [config.publicUrl.origin, ...services.entraIssuers],
+    scopes: Object.keys(AGENT_SCOPES),
+    relayScope: config.relayScope,
+  })
+  const { agentAuth } = services
+  const interaction = agentInteractionRoutes({
+    provider: agentAuth.provider,
+    grants: agentAuth.grants,
+    signIn: services.signIn,
+    cookies: cookieSettings(config.publicUrl),
+    publicUrl: config.publicUrl,
+    authorityOrigin: config.authorityHost.origin,
+    pending: services.transientStore,
+    keyring: createKeyring({ current: config.tokenEncryptionKey, purpose: 'agent-pending-sign-in' }),
+    csrfKey: deriveKey(config.tokenEncryptionKey, 'agent-consent-csrf'),
+    browserAccount: async (request) => {
+      const caller = await browserSession.optional(request).catch(() => undefined)
+      return caller === undefined ? undefined : `${caller.user.tid}.${caller.user.oid}`
+    },
+    describeResource: (indicator) => describeResource(indicator, config.publicUrl, services.registry.list().map((server) => server.id)),
+  })
+  await app.register(authRoutes, { signIn: services.signIn, sessions: services.sessions, cookies: cookieSettings(config.publicUrl), publicUrl: config.publicUrl, continuations: interaction.continuations })
+  await app.register(oauthRoutes, { provider: agentAuth.provider, publicUrl: config.publicUrl, requestIds: agentAuth.requestIds })
+  await app.register(interaction.routes)
+  await app.register(agentAdminRoutes, { grants: agentAuth.grants, operatorApiToken: config.agentAuth.operatorApiToken })
   await app.register(v1Routes, { registry: services.registry, discovery: services.discovery, tools: services.tools })
-  await app.register(homeRoutes, { browserCaller: async (request: FastifyRequest) => await browserSession.optional(request), discovery: services.discovery })
+  await app.register(homeRoutes, {
+    browserCaller: async (request: FastifyRequest) => await browserSession.optional(request),
+    discovery: services.discovery,
+    grants: agentAuth.grants,
+    endSession: async (request, reply) => { await endBrowserSession(services, request, reply, cookieSettings(config.publicUrl)) },
+  })
   return app
 }
 
@@ -118,8 +162,27 @@ function cookieSettings (publicUrl: URL): { secure: boolean } {
   return { secure: publicUrl.protocol === 'https:' }
 }
 
-/** Where a browser user (or the person behind an Entra-bearer agent) acts on an intent. */
-function loginUrlFor (intent: ErrorIntent, config: Services['config']): string {
+/** What a resource indicator reaches, in words, for the consent page. */
+function describeResource (indicator: string, publicUrl: URL, serverIds: string[]): string {
+  const path = indicator.startsWith(publicUrl.origin) ? indicator.slice(publicUrl.origin.length) : indicator
+  if (path === '/v1') return `the relay's REST API: your MCP servers ${serverIds.join(', ')}`
+  if (path === '/mcp') return `one MCP endpoint with the tools of all your MCP servers (${serverIds.join(', ')})`
+  if (path.startsWith('/mcp/')) return `the MCP server ${path.slice(5)}`
+  return indicator
+}
+
+/** Ends this browser's session (the page's "sign out everywhere" also does, after revoking every grant). */
+async function endBrowserSession (services: Services, request: FastifyRequest, reply: FastifyReply, cookies: { secure: boolean }): Promise<void> {
+  const sessionId = readSessionId(request, cookies)
+  if (sessionId !== undefined) await services.sessions.destroy(sessionId)
+  reply.clearCookie(cookieNames(cookies).session, cookieOptions(cookies, 0))
+}
+
+/**
+ * Where the person behind a caller acts on an intent: for an agent, a sign-in for that agent's grant (its
+ * partition is what Entra refused or wants stepped up); for everyone else, the browser sign-in.
+ */
+function loginUrlFor (intent: ErrorIntent, config: Services['config'], caller: Caller | undefined): string {
   if (intent.kind === 'admin_consent') {
     // https://learn.microsoft.com/en-us/entra/identity-platform/v2-admin-consent
     const url = new URL(`${config.authorityHost.origin}/${intent.tenantId}/v2.0/adminconsent`)
@@ -130,6 +193,7 @@ function loginUrlFor (intent: ErrorIntent, config: Services['config']): string {
     return url.href
   }
   const url = new URL('/auth/login', config.publicUrl)
+  if (caller?.kind === 'agent' && caller.grant !== undefined) url.searchParams.set('grant', caller.grant.id)
   if (intent.kind === 'consent') {
     url.searchParams.set('prompt', 'consent')
     if (intent.scopes.length > 0) url.searchParams.set('consent_scopes', intent.scopes.join(' '))

@@ -49,6 +49,16 @@ export const REASONS = {
   scope_missing: [403, 'insufficient_scope'],
   client_not_allowed: [403, 'access_denied'],
   session_ended: [401, 'interaction_required'],
+  // Relay-issued tokens (agents, mode B)
+  dpop_proof_invalid: [401, 'invalid_dpop_proof'],
+  dpop_nonce_required: [401, 'use_dpop_nonce'],
+  dpop_bound_token_as_bearer: [401, 'invalid_token'],
+  token_audience_mismatch: [401, 'invalid_token'],
+  grant_revoked: [401, 'invalid_token'],
+  grant_unknown: [400, 'invalid_request'],
+  grant_account_mismatch: [403, 'access_denied'],
+  interaction_invalid: [400, 'invalid_request'],
+  operator_token_invalid: [401, 'invalid_token'],
   // Entra
   sign_in_required: [401, 'interaction_required'],
   claims_challenge: [401, 'interaction_required'],

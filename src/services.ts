@@ -1,6 +1,7 @@
 // Composition: every framework-free service built in one place from the config. Each resource that must be
 // closed is registered as it is created, and `close()` closes them in reverse order.
 import type { Logger } from 'pino'
+import { createAgentAuth, type AgentAuth } from './agent-auth/index.ts'
 import type { Config } from './config/index.ts'
 import { SessionService } from './caller/browser-sessions.ts'
 import { createInboundTokenValidator, entraIssuer, inboundTokenOptionsFromConfig, type InboundTokenValidator } from './caller/entra-bearer.ts'
@@ -48,6 +49,10 @@ export interface Services {
   entraIssuers: string[]
   readinessChecks: ReadinessCheck[]
   cookieSecret: Buffer
+  /** The agent-facing authorization server (mode B): oidc-provider, agent grants, relay-token verifier. */
+  agentAuth: AgentAuth
+  /** Unauthenticated, short-lived state (authorization server interactions, DPoP replay marks, pending sign-ins). */
+  transientStore: Store
   close: () => Promise<void>
 }
 
@@ -114,6 +119,24 @@ export async function createServices (deps: ServiceDeps): Promise<Services> {
   const pool = own(new McpClientPool({ fetch, logger, maxResponseBytes: config.downstreamMaxResponseBytes, closeTimeoutMs: Math.min(config.downstreamTimeoutMs, 5_000) }), (p) => p.close())
   const tools = new ToolService({ registry, discovery, obo, pool, logger, timeoutMs: config.downstreamTimeoutMs, maxResponseBytes: config.downstreamMaxResponseBytes })
 
+  // What anyone can make the authorization server store lives apart from tokens and grants (see agent-auth/adapter.ts).
+  const transientStore = own(createMemoryStore({ maxEntries: 50_000 }), (s) => s.close())
+  // Client ID metadata documents: its own SSRF-safe fetcher, reaching private addresses only for listed hosts.
+  const clientMetadataFetcher = own(createSafeFetcher({
+    allowInsecureLoopback: false,
+    allowedHosts: config.agentAuth.clientMetadataAllowedHosts,
+    trustedCaPem: config.trustedCaPem,
+    maxBodyBytes: 5 * 1024,
+    ...(deps.discoveryLookup === undefined ? {} : { lookup: deps.discoveryLookup }),
+  }), (f) => f.close())
+  let agentAuth: AgentAuth
+  try {
+    agentAuth = await createAgentAuth({ config, logger, stores: { durable: store, transient: transientStore }, msal, obo, pool, clientMetadataFetcher, ...now })
+  } catch (err) {
+    for (const close of closers.reverse()) await close().catch(() => {})
+    throw err
+  }
+
   // Audiences are claimed in configuration order before any request may claim one.
   discovery.start().catch(() => {})
 
@@ -136,6 +159,8 @@ export async function createServices (deps: ServiceDeps): Promise<Services> {
       { name: 'store', check: async () => { await store.ping() } },
     ],
     cookieSecret: deriveKey(config.tokenEncryptionKey, 'cookie'),
+    agentAuth,
+    transientStore,
     close: async () => {
       for (const close of closers.reverse()) await close().catch((err: unknown) => logger.warn({ err }, 'closing a service failed'))
     },

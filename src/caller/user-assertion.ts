@@ -1,5 +1,5 @@
-/** How the caller authenticated: an Entra bearer for the relay (mode A) or a browser session (mode B). */
-export type AuthMode = 'entra_bearer' | 'session'
+/** How the caller authenticated: an Entra bearer for the relay (mode A), a browser session or an agent's relay-issued token (mode B). */
+export type AuthMode = 'entra_bearer' | 'session' | 'agent'
 
 /** The one value both modes converge on: the user's Entra token for the relay, used as the OBO assertion. */
 export interface UserAssertion {
@@ -12,6 +12,8 @@ export interface UserAssertion {
   /** Expiry of `token`, epoch seconds. */
   exp: number
   mode: AuthMode
+  /** The agent grant whose MSAL partition produced `token` (mode `agent`): its OBO tokens are dropped with it. */
+  grantId?: string
 }
 
 /** The identity key of a user: tenant + object id, never the UPN (it can be renamed or reused). */

@@ -4,9 +4,11 @@ import { randomBytes } from 'node:crypto'
 import { isIP } from 'node:net'
 import { ConfigError, envReader, type Env } from './env.ts'
 import { parseMcpServers, type McpServerConfig } from './mcp-servers.ts'
+import { parseAgentAuthConfig, type AgentAuthConfig } from './agent-auth.ts'
 
 export { ConfigError } from './env.ts'
 export type { McpServerConfig } from './mcp-servers.ts'
+export type { AgentAuthConfig, ResourceServerClient } from './agent-auth.ts'
 export { parseServerList } from './mcp-servers.ts'
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
@@ -67,6 +69,8 @@ export interface Config {
   corsAllowedOrigins: string[]
   /** Nesting depth a JSON request body may have (400 beyond). */
   maxJsonDepth: number
+  /** The agent-facing authorization server (`/oauth`). */
+  agentAuth: AgentAuthConfig
 }
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
@@ -193,6 +197,7 @@ export function loadConfig (env: Env = process.env): Config {
     trustProxy,
     corsAllowedOrigins,
     maxJsonDepth: r.integer('MAX_JSON_DEPTH', 64, 4, 1024),
+    agentAuth: parseAgentAuthConfig(r),
   }
   // Node checks headers only once they all arrived: the headers timeout must fit inside the request timeout.
   if (config.headersTimeoutMs > config.requestTimeoutMs) problems.push('HEADERS_TIMEOUT_MS must not exceed REQUEST_TIMEOUT_MS')
