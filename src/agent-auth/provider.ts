@@ -190,7 +190,11 @@ export function createAgentProvider (o: AgentProviderOptions): Provider {
           }
           return undefined as unknown as string
         },
-        useGrantedResource: async () => true,
+        // The granted resource when the token request names none; a request for OIDC scopes only gets a userinfo token.
+        useGrantedResource: async (ctx) => {
+          const scope = String(ctx.oidc.params?.scope ?? '').split(' ').filter((s) => s !== '')
+          return scope.length === 0 || !scope.every((s) => (OIDC_SCOPES as readonly string[]).includes(s))
+        },
         getResourceServerInfo: async (_ctx, indicator) => {
           if (!o.isKnownResource(indicator)) throw new errors.InvalidTarget(`unknown resource ${indicator.slice(0, 200)}: tokens are for ${o.issuer}/v1, ${o.issuer}/mcp or ${o.issuer}/mcp/<server>`)
           return { scope: Object.keys(AGENT_SCOPES).join(' '), audience: indicator, accessTokenTTL: config.accessTokenTtlSec, accessTokenFormat: 'opaque' }

@@ -16,7 +16,7 @@ export interface ErrorRendering {
 }
 
 /** The DPoP proof algorithms the relay's resources accept (RFC 9449 §7.1 `algs`). */
-const DPOP_CHALLENGE_ALGS = 'ES256 EdDSA'
+const DPOP_CHALLENGE_ALGS = 'ES256 EdDSA Ed25519'
 
 /** Fastify's own errors, by code, mapped to stable reasons. */
 const FASTIFY_REASONS: Record<string, Reason> = {

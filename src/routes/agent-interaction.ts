@@ -54,7 +54,7 @@ const pendingKey = (uid: string) => `agent:pending-sign-in:${sha256b64url(uid)}`
 const bindingCookieName = (cookies: CookieSettings, uid: string) => `${cookies.secure ? '__Host-' : ''}obo_agent_${sha256b64url(uid).slice(0, 16)}`
 
 /** What the request asks for: identity scopes, the relay's scopes (tools:read at least) and the resources. */
-export function requestedAccess (params: Details['params']): { identityScopes: string[], scopes: AgentScope[], resources: string[] } {
+export function requestedAccess (params: Details['params']): { identityScopes: string[], scopes: AgentScope[], requestedScopes: AgentScope[], resources: string[] } {
   const asked = new Set(String(params.scope ?? '').split(' ').filter((s) => s !== ''))
   const raw = params.resource as unknown
   const resources = [...new Set(Array.isArray(raw) ? raw.map(String) : typeof raw === 'string' ? [raw] : [])]
@@ -62,6 +62,7 @@ export function requestedAccess (params: Details['params']): { identityScopes: s
   return {
     identityScopes: OIDC_SCOPES.filter((s) => asked.has(s)),
     scopes: resources.length === 0 ? [] : scopes.length === 0 ? ['tools:read'] : scopes,
+    requestedScopes: scopes,
     resources,
   }
 }
@@ -177,7 +178,9 @@ export function agentInteractionRoutes (o: AgentInteractionOptions): { routes: (
       let grant = details.grantId === undefined ? undefined : await o.provider.Grant.find(details.grantId)
       if (grant !== undefined && (grant.accountId !== accountId || grant.clientId !== clientId)) grant = undefined
       grant ??= new o.provider.Grant({ accountId, clientId })
-      if (access.identityScopes.length > 0) grant.addOIDCScope(access.identityScopes.join(' '))
+      // oidc-provider counts every scope it knows (ours too) as an "OIDC" scope of the grant.
+      const statics = [...access.identityScopes, ...access.requestedScopes]
+      if (statics.length > 0) grant.addOIDCScope(statics.join(' '))
       const missingClaims = (details.prompt.details as { missingOIDCClaims?: string[] }).missingOIDCClaims
       if (missingClaims !== undefined) grant.addOIDCClaims(missingClaims)
       for (const resource of access.resources) grant.addResourceScope(resource, access.scopes.join(' '))

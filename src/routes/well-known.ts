@@ -25,7 +25,7 @@ export async function wellKnownRoutes (app: FastifyInstance, o: WellKnownOptions
     // Mode A: the scope an Entra access token for the relay carries (not a scope of the relay's server).
     entra_scopes_supported: [o.relayScope],
     bearer_methods_supported: ['header'],
-    dpop_signing_alg_values_supported: ['ES256', 'EdDSA'],
+    dpop_signing_alg_values_supported: ['ES256', 'EdDSA', 'Ed25519'],
     resource_name: 'obo-relay',
     resource_documentation: `${origin}/docs`,
   })
