@@ -139,7 +139,7 @@ export class RelayAgentClient {
     const dpopJwk = JSON.stringify(credentials.dpopKey)
     if (this.#dpop?.jwk !== dpopJwk) {
       const { kty, crv, x } = credentials.dpopKey
-      const publicJwk = { kty, crv, x }
+      const publicJwk: JsonWebKey = { kty: kty ?? 'OKP', crv: crv ?? 'Ed25519', x: x ?? '' }
       const keyPair = {
         privateKey: await webcrypto.subtle.importKey('jwk', credentials.dpopKey, { name: 'Ed25519' }, false, ['sign']),
         publicKey: await webcrypto.subtle.importKey('jwk', publicJwk, { name: 'Ed25519' }, true, ['verify']),
