@@ -57,7 +57,6 @@ export class RelayAgentClient {
   }
 
   // oauth4webapi types its options per call (method, body); these three apply to every call alike.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   get #http (): any {
     return {
       ...(this.#o.fetch === undefined ? {} : { [oauth.customFetch]: this.#o.fetch }),
@@ -283,7 +282,6 @@ export class RelayAgentClient {
 
   /** Calls the relay's REST API with the DPoP-bound token (one retry with the server's fresh nonce). */
   async request (method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
-    const credentials = await this.#requireCredentials()
     const accessToken = await this.accessToken()
     const { dpop } = await this.#client(await this.#requireCredentials())
     const url = new URL(path, this.#relay)
@@ -309,7 +307,6 @@ export class RelayAgentClient {
     if (response.ok) return json
     const errorBody = typeof json === 'object' && json !== null ? json as Record<string, unknown> : undefined
     const description = typeof errorBody?.error_description === 'string' ? errorBody.error_description : `HTTP ${response.status}`
-    void credentials
     if (response.status === 401 && typeof errorBody?.login_url === 'string') {
       throw new AgentError('sign_in_required', `${description} Sign in again at ${errorBody.login_url}`, { body: errorBody, status: 401 })
     }
