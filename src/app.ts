@@ -193,7 +193,8 @@ function loginUrlFor (intent: ErrorIntent, config: Services['config'], caller: C
     return url.href
   }
   const url = new URL('/auth/login', config.publicUrl)
-  if (caller?.kind === 'agent' && caller.grant !== undefined) url.searchParams.set('grant', caller.grant.id)
+  const grantId = caller?.kind === 'agent' ? caller.grant?.id : intent.grantId
+  if (grantId !== undefined) url.searchParams.set('grant', grantId)
   if (intent.kind === 'consent') {
     url.searchParams.set('prompt', 'consent')
     if (intent.scopes.length > 0) url.searchParams.set('consent_scopes', intent.scopes.join(' '))

@@ -3,8 +3,8 @@
 
 /** What the caller (or the user behind it) can do; the edge turns it into the right `login_url`. */
 export type ErrorIntent =
-  | { kind: 'sign_in', claims?: string }
-  | { kind: 'consent', scopes: string[] }
+  | { kind: 'sign_in', claims?: string, grantId?: string }
+  | { kind: 'consent', scopes: string[], grantId?: string }
   /** Only a tenant administrator can fix it: grant (or provision) the relay in that tenant. */
   | { kind: 'admin_consent', tenantId: string, scopes: string[] }
 
@@ -142,6 +142,20 @@ function defaultChallenge (reason: Reason, code: string, status: number, descrip
   if (status !== 401) return undefined
   if (reason === 'credentials_missing') return {}
   return { error: 'invalid_token', errorDescription: description }
+}
+
+/** The same error, its sign-in or consent now for one agent grant (the agent was not a caller yet when it failed). */
+export function forGrant (err: RelayError, grantId: string): RelayError {
+  const intent = err.intent
+  if (intent === undefined || (intent.kind !== 'sign_in' && intent.kind !== 'consent')) return err
+  return new RelayError(err.reason, err.description, {
+    headers: err.headers,
+    extra: err.extra,
+    ...(err.challenge === undefined ? {} : { challenge: err.challenge }),
+    intent: { ...intent, grantId },
+    cause: err.cause,
+    logFields: err.logFields,
+  })
 }
 
 export function relayError (reason: Reason, description: string, options?: RelayErrorOptions): RelayError {

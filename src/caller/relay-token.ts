@@ -4,7 +4,7 @@
 import type { AgentGrantRecord, AgentGrants } from '../agent-auth/grants.ts'
 import { verifyDpopProof, type DpopNonces } from '../agent-auth/dpop.ts'
 import { scopeForMethod } from '../agent-auth/scopes.ts'
-import { insufficientScope, relayError } from '../errors.ts'
+import { forGrant, insufficientScope, relayError, RelayError } from '../errors.ts'
 import { resourceOf } from '../http/resources.ts'
 import type { Store } from '../stores/types.ts'
 import type { UserAssertion } from './user-assertion.ts'
@@ -88,7 +88,8 @@ export class RelayTokenVerifier {
     if (!token.scopes.has(needed)) throw insufficientScope(`This request needs the scope ${needed}; the token has ${[...token.scopes].join(' ') || 'none'}.`, needed)
     const record = await this.#o.grants.get(token.grantId)
     if (record === undefined || !await this.#o.grantAlive(token.grantId)) throw relayError('grant_revoked', 'The agent\'s access was revoked; connect the agent again.')
-    const user = await this.#o.grants.userAssertion(record)
+    // A refused refresh token must send the user to a sign-in for this grant.
+    const user = await this.#o.grants.userAssertion(record).catch((err: unknown) => { throw err instanceof RelayError ? forGrant(err, record.grantId) : err })
     await this.#o.grants.touch(record)
     return { user, record, grant: { id: record.grantId, clientId: token.clientId, scopes: [...token.scopes], resource }, dpopNonce }
   }

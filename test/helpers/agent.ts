@@ -37,12 +37,12 @@ export async function authorizeInBrowser (stack: TestStack, browser: HttpBrowser
     if (options.decision === 'deny') return await finishAt(browser, url, leavesRelay, consentPage)
     ;({ response, url } = await browser.follow(url, { stopAt: leavesRelay }))
   }
+  if (leavesRelay(url)) return { consentPage, finalUrl: url, last: response }
   if (url.startsWith(stack.emulator.url) && response.status === 200) {
     url = await submitSignInForm(browser, response, url, username, user.password)
-  } else if (response.status >= 300 && response.status < 400) {
-    url = new URL(response.headers.get('location')!, url).href
+    return await finishAt(browser, url, leavesRelay, consentPage)
   }
-  return await finishAt(browser, url, leavesRelay, consentPage)
+  return { consentPage, finalUrl: url, last: response }
 }
 
 async function finishAt (browser: HttpBrowser, url: string, leavesRelay: (url: string) => boolean, consentPage: string | undefined): Promise<ConsentRun> {
