@@ -16,6 +16,7 @@ const RULES: ReasonRule[] = [
   { error: 'invalid_request', description: /code_challenge_method/i, reason: 'pkce_method_unsupported' },
   { error: 'invalid_grant', description: /PKCE|code_verifier/i, reason: 'pkce_verifier_invalid' },
   { error: 'invalid_grant', description: /refresh token already used/i, reason: 'refresh_token_reused' },
+  { error: 'invalid_grant', description: /authorization code already consumed/i, reason: 'code_reused' },
   { error: 'invalid_grant', description: /already (used|consumed)/i, reason: 'grant_reused' },
   { error: 'invalid_grant', description: /refresh token/i, reason: 'refresh_token_invalid' },
   { error: 'invalid_grant', description: /authorization code/i, reason: 'code_invalid' },
