@@ -47,5 +47,4 @@ describe('agent sign-in again', () => {
       await agent.close()
     }
   })
-
 })
