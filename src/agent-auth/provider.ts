@@ -62,6 +62,13 @@ export interface AgentProviderOptions {
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost'])
 
+/** The provider's error events (one per endpoint); each carries the error with its unexposed detail. */
+const ERROR_EVENTS = [
+  'authorization.error', 'grant.error', 'userinfo.error', 'jwks.error', 'discovery.error', 'registration_create.error',
+  'registration_read.error', 'revocation.error', 'introspection.error', 'device_authorization.error', 'code_verification.error',
+  'device_resume.error', 'pushed_authorization_request.error', 'backchannel_authentication.error',
+]
+
 export function createAgentProvider (o: AgentProviderOptions): Provider {
   const { config } = o
   const resourceServers = new Map(config.resourceServerClients.map((rs) => [rs.clientId, new Set(rs.resources.map((path) => `${o.issuer}${path}`))]))
@@ -237,6 +244,14 @@ export function createAgentProvider (o: AgentProviderOptions): Provider {
   // Koa's default prints stacks to stderr; the provider's own handler answered, and server_error above logs.
   ;(provider as unknown as { silent: boolean }).silent = true
 
+  // The provider keeps an error's specific detail (e.g. "refresh token already used") out of its answer; our
+  // reason comes from it, the description stays the provider's exposed one.
+  for (const event of ERROR_EVENTS) {
+    provider.on(event as 'grant.error', (ctx: KoaContextWithOIDC, err: { error_detail?: unknown }) => {
+      if (typeof err.error_detail === 'string') (ctx.state as { errorDetail?: string }).errorDetail = err.error_detail
+    })
+  }
+
   // Our reason and request id on every provider error answer (JSON bodies only).
   provider.use(async (ctx, next) => {
     await next()
@@ -246,7 +261,7 @@ export function createAgentProvider (o: AgentProviderOptions): Provider {
       const detail = (ctx.state as { cimdRefusal?: string }).cimdRefusal
       ctx.body = {
         error: body.error,
-        reason: reasonForProviderError(body.error, body.error_description, route),
+        reason: reasonForProviderError(body.error, [body.error_description, (ctx.state as { errorDetail?: string }).errorDetail].join(' | '), route),
         error_description: detail === undefined ? body.error_description : `${body.error_description ?? 'client_id metadata document fetch failed'}: ${detail}`,
         request_id: o.requestIdOf(ctx as KoaContextWithOIDC),
       }
