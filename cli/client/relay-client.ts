@@ -19,6 +19,8 @@ export interface RelayAgentClientOptions {
   scope?: string
   /** Refresh this long before the access token expires. */
   refreshSkewSec?: number
+  /** RFC 7591 §3: relays that restrict registration hand out an initial access token. */
+  initialAccessToken?: string
   fetch?: typeof fetch
 }
 
@@ -115,7 +117,7 @@ export class RelayAgentClient {
         jwks: { keys: [{ ...clientPublic, kid, alg: 'Ed25519', use: 'sig' }] },
         dpop_bound_access_tokens: true,
         scope: this.#o.scope ?? DEFAULT_SCOPE,
-      } as unknown as Partial<oauth.Client>, this.#http))
+      } as unknown as Partial<oauth.Client>, { ...this.#http, ...(this.#o.initialAccessToken === undefined ? {} : { initialAccessToken: this.#o.initialAccessToken }) }))
     } catch (err) {
       throw toAgentError(err, 'registering with the relay')
     }

@@ -58,15 +58,29 @@ export interface AgentFixture {
 }
 
 /** A RelayAgentClient with its own credentials directory. */
-export async function agentClient (stack: TestStack, options: { clientName?: string, scope?: string } = {}): Promise<AgentFixture> {
+export async function agentClient (stack: TestStack, options: { clientName?: string, scope?: string, initialAccessToken?: string } = {}): Promise<AgentFixture> {
   const configDir = await mkdtemp(join(tmpdir(), 'obo-agent-'))
   const client = new RelayAgentClient({
     relayUrl: stack.relayUrl,
     store: fileCredentialStore(configDir, stack.relayUrl),
     ...(options.clientName === undefined ? {} : { clientName: options.clientName }),
     ...(options.scope === undefined ? {} : { scope: options.scope }),
+    ...(options.initialAccessToken === undefined ? {} : { initialAccessToken: options.initialAccessToken }),
   })
   return { client, configDir, close: async () => { await rm(configDir, { recursive: true, force: true }) } }
+}
+
+/** Alice's side of a device sign-in: enter the code at the verification page, confirm, allow, sign in. */
+export async function enterDeviceCode (stack: TestStack, browser: HttpBrowser, verificationUri: string, userCode: string, username: string): Promise<ConsentRun> {
+  const inputPage = await browser.request(verificationUri)
+  expect(inputPage.status).toBe(200)
+  const inputForm = parseForm(await inputPage.text(), verificationUri)
+  const confirmPage = await browser.request(inputForm.action, { method: 'POST', body: new URLSearchParams({ ...inputForm.fields, user_code: userCode }) })
+  expect(confirmPage.status).toBe(200)
+  const confirmForm = parseForm(await confirmPage.text(), inputForm.action)
+  const toInteraction = await browser.request(confirmForm.action, { method: 'POST', body: new URLSearchParams(confirmForm.fields) })
+  expect(toInteraction.status).toBe(303)
+  return await authorizeInBrowser(stack, browser, new URL(toInteraction.headers.get('location')!, confirmForm.action).href, username)
 }
 
 /** Logs an agent in as `username` through the browser flow; returns the browser (it holds the Entra SSO cookie). */
