@@ -105,6 +105,18 @@ export async function buildApp ({ services, ownsServices = true }: AppOptions): 
         securitySchemes: {
           entraBearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: `Entra access token for ${config.relayScope}` },
           session: { type: 'apiKey', in: 'cookie', name: 'obo_session', description: 'Browser session from /auth/login' },
+          relayToken: {
+            type: 'oauth2',
+            description: 'A token of the relay\'s own authorization server (resource <PUBLIC_URL>/v1), sent as "DPoP <token>" with a DPoP proof when DPoP-bound, else as Bearer',
+            flows: {
+              authorizationCode: {
+                authorizationUrl: new URL('/oauth/authorize', config.publicUrl).href,
+                tokenUrl: new URL('/oauth/token', config.publicUrl).href,
+                refreshUrl: new URL('/oauth/token', config.publicUrl).href,
+                scopes: AGENT_SCOPES,
+              },
+            },
+          },
         },
       },
     },
@@ -142,7 +154,7 @@ export async function buildApp ({ services, ownsServices = true }: AppOptions): 
   await app.register(authRoutes, { signIn: services.signIn, sessions: services.sessions, cookies: cookieSettings(config.publicUrl), publicUrl: config.publicUrl, continuations: interaction.continuations })
   await app.register(oauthRoutes, { provider: agentAuth.provider, publicUrl: config.publicUrl, requestIds: agentAuth.requestIds })
   await app.register(interaction.routes)
-  await app.register(agentAdminRoutes, { grants: agentAuth.grants, operatorApiToken: config.agentAuth.operatorApiToken })
+  await app.register(agentAdminRoutes, { grants: agentAuth.grants, rotateSigningKeys: agentAuth.rotateSigningKeys, operatorApiToken: config.agentAuth.operatorApiToken })
   await app.register(v1Routes, { registry: services.registry, discovery: services.discovery, tools: services.tools })
   await app.register(homeRoutes, {
     browserCaller: async (request: FastifyRequest) => await browserSession.optional(request),

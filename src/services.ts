@@ -27,6 +27,8 @@ export interface ServiceDeps {
   /** Outbound HTTP (Entra, JWKS, MCP servers); default: undici with the system roots + TRUSTED_CA_FILE. */
   fetch?: FetchLike
   store?: Store
+  /** Short-lived unauthenticated state (default: a bounded memory store; replicas pass the shared one). */
+  transientStore?: Store
   /** DNS resolver for scope discovery (tests inject one to prove SSRF refusals without connecting). */
   discoveryLookup?: LookupFn
   now?: () => number
@@ -120,7 +122,7 @@ export async function createServices (deps: ServiceDeps): Promise<Services> {
   const tools = new ToolService({ registry, discovery, obo, pool, logger, timeoutMs: config.downstreamTimeoutMs, maxResponseBytes: config.downstreamMaxResponseBytes })
 
   // What anyone can make the authorization server store lives apart from tokens and grants (see agent-auth/adapter.ts).
-  const transientStore = own(createMemoryStore({ maxEntries: 50_000 }), (s) => s.close())
+  const transientStore = deps.transientStore ?? own(createMemoryStore({ maxEntries: 50_000 }), (s) => s.close())
   // Client ID metadata documents: its own SSRF-safe fetcher, reaching private addresses only for listed hosts.
   const clientMetadataFetcher = own(createSafeFetcher({
     allowInsecureLoopback: false,

@@ -15,7 +15,7 @@ import type { Store } from '../stores/types.ts'
 import { createStoreAdapter, type AdapterStores } from './adapter.ts'
 import { DpopNonces } from './dpop.ts'
 import { AgentGrants, grantLogId, type RevocationCause } from './grants.ts'
-import { cookieKeys, dpopNonceSecret, loadSigningKeys } from './keys.ts'
+import { cookieKeys, dpopNonceSecret, loadSigningKeys, rotateSigningKeys } from './keys.ts'
 import { deviceConfirmPage, deviceInputPage, donePage, pageCsp } from './pages.ts'
 import { createAgentProvider, OAUTH_ROUTES } from './provider.ts'
 import { resourcePaths } from './scopes.ts'
@@ -41,6 +41,8 @@ export interface AgentAuth {
   requestIds: WeakMap<IncomingMessage, string>
   /** The resource indicators the relay serves (absolute URLs). */
   resources: string[]
+  /** Puts new signing keys first in the shared JWKS (they sign after each replica restarts); returns the key ids. */
+  rotateSigningKeys: () => Promise<string[]>
 }
 
 export async function createAgentAuth (o: AgentAuthOptions): Promise<AgentAuth> {
@@ -175,7 +177,15 @@ export async function createAgentAuth (o: AgentAuthOptions): Promise<AgentAuth> 
     ...(o.now === undefined ? {} : { now: o.now }),
   })
 
-  return { provider, grants, verifier, nonces: new DpopNonces(nonceSecret, o.now), requestIds, resources }
+  return {
+    provider,
+    grants,
+    verifier,
+    nonces: new DpopNonces(nonceSecret, o.now),
+    requestIds,
+    resources,
+    rotateSigningKeys: async () => (await rotateSigningKeys(durable, keyring('oidc-signing-keys'))).keys.map((key) => String(key.kid)),
+  }
 }
 
 export type { AdapterStores } from './adapter.ts'

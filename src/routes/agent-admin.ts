@@ -7,6 +7,7 @@ import { relayError } from '../errors.ts'
 
 export interface AgentAdminOptions {
   grants: AgentGrants
+  rotateSigningKeys: () => Promise<string[]>
   operatorApiToken: string | undefined
 }
 
@@ -36,5 +37,19 @@ export async function agentAdminRoutes (app: FastifyInstance, o: AgentAdminOptio
     const revoked = await o.grants.revokeAccount(request.params.account.toLowerCase(), 'operator')
     request.log.info({ audit: 'account.grants_revoked', account: request.params.account, revoked }, 'audit')
     return { revoked }
+  })
+
+  app.post('/admin/agent-signing-keys/rotate', {
+    config: { auth: 'public' },
+    schema: {
+      tags: ['operator'],
+      summary: 'New signing keys for the authorization server, first in the shared JWKS; they sign once each replica restarts, the old ones stay published',
+      response: { 200: { type: 'object', required: ['kids'], properties: { kids: { type: 'array', items: { type: 'string' } } } } },
+    },
+  }, async (request) => {
+    authorize(request)
+    const kids = await o.rotateSigningKeys()
+    request.log.info({ audit: 'signing_keys.rotated', kids }, 'audit')
+    return { kids }
   })
 }

@@ -1,7 +1,7 @@
 // A page for a signed-in person: identity, servers and status, tools, a form to call one.
 import type {} from '@fastify/swagger'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { AgentGrantRecord, AgentGrants } from '../agent-auth/grants.ts'
+import { grantLogId, type AgentGrantRecord, type AgentGrants } from '../agent-auth/grants.ts'
 import { relayError, RelayError } from '../errors.ts'
 import type { ScopeDiscovery } from '../discovery/scope-discovery.ts'
 import { callerOf, type Caller } from '../http/auth.ts'
@@ -72,7 +72,7 @@ function agentRows (grants: AgentGrantRecord[]): string {
   const rows = grants.map((g) => `<tr class="agent" data-client-id="${escapeHtml(g.clientId)}"><td><strong>${escapeHtml(g.clientName ?? g.clientId)}</strong><br><small><code>${escapeHtml(g.clientId)}</code> → ${escapeHtml(g.redirectHost)}</small></td>
 <td>${g.resources.map((r) => `<code>${escapeHtml(r)}</code>`).join('<br>')}<br><small>${escapeHtml(g.scopes.join(' '))}</small></td>
 <td><small>connected ${escapeHtml(when(g.createdAt))}<br>last used ${escapeHtml(when(g.lastUsedAt))}</small></td>
-<td><form class="inline revoke" method="post" action="/agents/${encodeURIComponent(g.grantId)}/revoke"><button type="submit">Revoke</button></form></td></tr>`).join('')
+<td><form class="inline revoke" method="post" action="/agents/${encodeURIComponent(grantLogId(g.grantId))}/revoke"><button type="submit">Revoke</button></form></td></tr>`).join('')
   return `<table id="agents"><thead><tr><th>agent</th><th>reaches</th><th>when</th><th></th></tr></thead><tbody>${rows}</tbody></table>`
 }
 
@@ -80,13 +80,15 @@ export async function homeRoutes (app: FastifyInstance, o: HomeRoutesOptions): P
   const html = (request: FastifyRequest) => (request.headers.accept ?? '').includes('text/html')
 
   // Cookie-authenticated state changes: the browser strategy refuses them without the relay's Origin (CSRF).
-  app.post('/agents/:grantId/revoke', {
+  // The page names a grant by a hash of its id (the id itself is a store key): found among this user's grants only.
+  app.post('/agents/:agent/revoke', {
     config: { auth: 'browser' },
-    schema: { hide: true, params: { type: 'object', required: ['grantId'], properties: { grantId: { type: 'string', pattern: '^[\\w-]{1,128}$' } } } },
-  }, async (request: FastifyRequest<{ Params: { grantId: string } }>, reply) => {
+    schema: { hide: true, params: { type: 'object', required: ['agent'], properties: { agent: { type: 'string', pattern: '^[\\w-]{1,64}$' } } } },
+  }, async (request: FastifyRequest<{ Params: { agent: string } }>, reply) => {
     const { user } = callerOf(request)
-    const record = await o.grants.get(request.params.grantId)
-    if (record === undefined || record.accountId !== `${user.tid}.${user.oid}`) throw relayError('grant_unknown', 'You have no such connected agent.')
+    const mine = await o.grants.listForAccount(`${user.tid}.${user.oid}`)
+    const record = mine.find((g) => grantLogId(g.grantId) === request.params.agent)
+    if (record === undefined) throw relayError('grant_unknown', 'You have no such connected agent.')
     await o.grants.revoke(record.grantId, 'user')
     return html(request) ? reply.redirect('/', 303) : { status: 'revoked' }
   })

@@ -26,6 +26,7 @@ beforeAll(async () => {
     extraTrustedCaPems: [metadataServer.caPem],
     relayEnv: {
       AGENT_CLIENT_METADATA_ALLOWED_HOSTS: 'localhost',
+      CORS_ALLOWED_ORIGINS: 'https://app.example',
       AGENT_RESOURCE_SERVER_CLIENTS: JSON.stringify([
         { client_id: 'rest-rs', client_secret: RS_SECRET, resources: ['/v1'] },
         { client_id: 'mcp-rs', client_secret: RS_SECRET, resources: ['/mcp'] },
@@ -404,5 +405,22 @@ describe('dynamic registration', () => {
     const scope = await register({ redirect_uris: ['https://agent.example/callback'], token_endpoint_auth_method: 'none', scope: 'tools:read admin:everything' })
     expect(scope.status).toBe(400)
     expectOAuthError(scope.body, 'invalid_client_metadata', 'client_metadata_invalid')
+  })
+})
+
+describe('CORS (CORS_ALLOWED_ORIGINS)', () => {
+  it('a browser app on an allowed origin may call the token endpoint; another origin is refused; metadata is open', async () => {
+    const raw = await registerPublicClient(stack)
+    const form = { grant_type: 'refresh_token', refresh_token: 'x'.repeat(43), client_id: raw.client.client_id }
+    const allowed = await post(`${stack.relayUrl}/oauth/token`, form, { origin: 'https://app.example' })
+    expect(allowed.headers.get('access-control-allow-origin')).toBe('https://app.example')
+    expect(allowed.headers.get('access-control-expose-headers')).toContain('DPoP-Nonce')
+    expectOAuthError(allowed.body, 'invalid_grant')
+    const refused = await post(`${stack.relayUrl}/oauth/token`, form, { origin: 'https://evil.example' })
+    expect(refused.status).toBe(400)
+    expect(refused.headers.get('access-control-allow-origin')).toBeNull()
+    expectOAuthError(refused.body, 'invalid_request')
+    const metadata = await fetch(`${stack.relayUrl}/.well-known/oauth-authorization-server`, { headers: { origin: 'https://evil.example' } })
+    expect(metadata.headers.get('access-control-allow-origin')).toBe('https://evil.example')
   })
 })

@@ -2,6 +2,7 @@
 // form → DPoP-bound token → a tool call as alice through /v1 → refresh → revoke → refused, its OBO tokens gone.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AgentError } from '../../cli/client/index.ts'
+import { grantLogId } from '../../src/agent-auth/grants.ts'
 import { agentClient, authorizeInBrowser, loginAgent } from '../helpers/agent.ts'
 import { HttpBrowser } from '../helpers/browser.ts'
 import { signedInBrowser } from '../helpers/sign-in.ts'
@@ -54,9 +55,12 @@ describe('agent journey', () => {
       expect(grant).toMatchObject({ clientId: credentials.clientId, clientName: 'journey agent', resources: [`${stack.relayUrl}/v1`] })
       expect(await stack.relay.services.obo.cachedForGrant(grant!.grantId)).toBeGreaterThan(0)
 
-      // Alice sees it on her page.
-      const page = await (await signedInBrowser(stack, 'alice@contoso.test')).request(`${stack.relayUrl}/`)
+      // Alice sees it on her page; signing out of the browser ends the browser session only.
+      const aliceBrowser = await signedInBrowser(stack, 'alice@contoso.test')
+      const page = await aliceBrowser.request(`${stack.relayUrl}/`)
       expect(await page.text()).toContain('journey agent')
+      expect((await aliceBrowser.request(`${stack.relayUrl}/auth/logout`, { method: 'POST', headers: { origin: stack.relayUrl } })).status).toBe(200)
+      expect(whoami(await agent.client.callTool('notes', 'whoami', {})).oid).toBe(alice.oid)
 
       const before = credentials.tokens!
       const refreshed = await agent.client.refresh()
@@ -77,7 +81,10 @@ describe('agent journey', () => {
       // ...and the relay dropped its grant, its OBO tokens and its MCP sessions.
       expect(await grants().listForAccount(account)).toEqual([])
       expect(await stack.relay.services.obo.cachedForGrant(grant!.grantId)).toBe(0)
-      expect(stack.logs.join('')).toMatch(/"audit":"grant.revoked","cause":"agent"/)
+      const logs = stack.logs.join('')
+      expect(logs).toMatch(/"audit":"grant.revoked","cause":"agent".*"mcpSessionsEnded":[1-9]/)
+      // No token of the agent's ever reached the log.
+      for (const secret of [before.access_token, before.refresh_token!, refreshed.access_token, refreshed.refresh_token!]) expect(logs).not.toContain(secret)
     } finally {
       await agent.close()
     }
@@ -125,8 +132,8 @@ describe('agent journey', () => {
       const grant = (await grants().listForAccount(account)).find((g) => g.clientName === 'page-revoked agent')!
       const browser = await signedInBrowser(stack, 'alice@contoso.test')
       // A cross-site post is refused; the page's own form (Origin = the relay) revokes.
-      expect((await browser.request(`${stack.relayUrl}/agents/${grant.grantId}/revoke`, { method: 'POST', headers: { origin: 'https://evil.example' } })).status).toBe(403)
-      const revoked = await browser.request(`${stack.relayUrl}/agents/${grant.grantId}/revoke`, { method: 'POST', headers: { origin: stack.relayUrl, accept: 'text/html' } })
+      expect((await browser.request(`${stack.relayUrl}/agents/${grantLogId(grant.grantId)}/revoke`, { method: 'POST', headers: { origin: 'https://evil.example' } })).status).toBe(403)
+      const revoked = await browser.request(`${stack.relayUrl}/agents/${grantLogId(grant.grantId)}/revoke`, { method: 'POST', headers: { origin: stack.relayUrl, accept: 'text/html' } })
       expect(revoked.status).toBe(303)
       expect((await refusedWith(agent.client.callTool('notes', 'whoami', {}))).status).toBe(401)
       expect(await (await browser.request(`${stack.relayUrl}/`)).text()).not.toContain('page-revoked agent')
@@ -142,7 +149,7 @@ describe('agent journey', () => {
       await loginAgent(stack, agent.client, 'alice@contoso.test')
       const grant = (await grants().listForAccount(account)).find((g) => g.clientName === 'alice-only agent')!
       const bob = await signedInBrowser(stack, 'bob@contoso.test')
-      const answer = await bob.request(`${stack.relayUrl}/agents/${grant.grantId}/revoke`, { method: 'POST', headers: { origin: stack.relayUrl } })
+      const answer = await bob.request(`${stack.relayUrl}/agents/${grantLogId(grant.grantId)}/revoke`, { method: 'POST', headers: { origin: stack.relayUrl } })
       expect(answer.status).toBe(400)
       expect((await answer.json() as { reason: string }).reason).toBe('grant_unknown')
       expect(whoami(await agent.client.callTool('notes', 'whoami', {})).oid).toBe(alice.oid)
