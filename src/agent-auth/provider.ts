@@ -135,8 +135,11 @@ export function createAgentProvider (o: AgentProviderOptions): Provider {
     interactions: { url: async (_ctx, interaction) => `${INTERACTION_PATH}/${interaction.uid}` },
     cookies: {
       keys: o.cookieKeys,
-      names: { session: 'obo_as_session', interaction: 'obo_as_interaction', resume: 'obo_as_resume' },
-      long: { httpOnly: true, sameSite: 'lax', secure: o.secureCookies, signed: true },
+      // Over https: `__Host-` for the session cookie (Path=/), `__Secure-` for the two path-scoped ones.
+      names: o.secureCookies
+        ? { session: '__Host-obo_as_session', interaction: '__Secure-obo_as_interaction', resume: '__Secure-obo_as_resume' }
+        : { session: 'obo_as_session', interaction: 'obo_as_interaction', resume: 'obo_as_resume' },
+      long: { httpOnly: true, sameSite: 'lax', secure: o.secureCookies, signed: true, path: '/' },
       short: { httpOnly: true, sameSite: 'lax', secure: o.secureCookies, signed: true },
     },
     clientBasedCORS: (_ctx, origin) => allowedOrigins.has(origin),

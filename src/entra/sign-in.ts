@@ -14,8 +14,9 @@ const PROMPTS = new Set(['login', 'consent', 'select_account'])
 
 /** What the callback does after the sign-in, instead of starting a browser session (agent grants). */
 export type SignInContinuation =
-  /** An agent's authorization (oidc-provider interaction `uid`), approved on the consent page. */
-  | { kind: 'agent_interaction', uid: string }
+  /** An agent's authorization (oidc-provider interaction `uid`): allowed on the consent page, or by the consent
+   *  `rememberedFor` that account gave before (then only that account's sign-in may complete it). */
+  | { kind: 'agent_interaction', uid: string, rememberedFor?: string }
   /** A new sign-in for an existing agent grant (its refresh token was refused, a step-up, a consent). */
   | { kind: 'agent_grant', grantId: string }
 

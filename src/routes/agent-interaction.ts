@@ -46,6 +46,8 @@ interface PendingSignIn {
   signedIn: SignedIn
   /** sha256 of the one-time cookie the callback set in this browser. */
   binding: string
+  /** The consent page was skipped for this account's remembered consent. */
+  rememberedFor?: string
 }
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>
@@ -90,13 +92,13 @@ export function agentInteractionRoutes (o: AgentInteractionOptions): { routes: (
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw relayError('cross_site_refused', 'The consent form is not from this page; reload it.')
   }
 
-  const toEntra = async (request: FastifyRequest, reply: FastifyReply, details: Details, status: 302 | 303): Promise<FastifyReply> => {
-    const accountId = details.session?.accountId
+  const toEntra = async (request: FastifyRequest, reply: FastifyReply, details: Details, status: 302 | 303, rememberedFor?: string): Promise<FastifyReply> => {
+    const accountId = rememberedFor ?? details.session?.accountId
     const profile = accountId === undefined ? undefined : await o.grants.profile(accountId)
     return await beginBrowserSignIn(o, request, reply, {
       returnTo: '/',
       loginHint: profile?.upn,
-      continuation: { kind: 'agent_interaction', uid: details.uid },
+      continuation: { kind: 'agent_interaction', uid: details.uid, ...(rememberedFor === undefined ? {} : { rememberedFor }) },
     }, status)
   }
 
@@ -122,7 +124,7 @@ export function agentInteractionRoutes (o: AgentInteractionOptions): { routes: (
       const known = details.session?.accountId ?? await o.browserAccount(request)
       // Approved before by this user for all of it: straight to the Entra sign-in.
       if (known !== undefined && await o.grants.consentCovers(known, clientId, { scopes: access.scopes, resources: access.resources })) {
-        return await toEntra(request, reply, details, 302)
+        return await toEntra(request, reply, details, 302, known)
       }
       const redirectUri = typeof details.params.redirect_uri === 'string' ? URL.parse(details.params.redirect_uri) : null
       const profile = known === undefined ? undefined : await o.grants.profile(known)
@@ -173,6 +175,12 @@ export function agentInteractionRoutes (o: AgentInteractionOptions): { routes: (
       const client = await o.provider.Client.find(clientId)
       if (client === undefined) throw relayError('interaction_invalid', 'The agent of this request is unknown.')
       const access = requestedAccess(details.params)
+      // Nobody saw the consent page: only the account whose consent was remembered may complete it.
+      if (pending.rememberedFor !== undefined && pending.rememberedFor !== accountId && !await o.grants.consentCovers(accountId, clientId, { scopes: access.scopes, resources: access.resources })) {
+        request.log.info({ audit: 'consent.denied', clientId, account: accountId, why: 'another account signed in' }, 'audit')
+        await finish(request, reply, { error: 'access_denied', error_description: 'The account that signed in has not allowed this agent; start again from the agent.' })
+        return
+      }
 
       // One grant per user and client (and provider session): an earlier one for the same pair grows.
       let grant = details.grantId === undefined ? undefined : await o.provider.Grant.find(details.grantId)
@@ -221,7 +229,7 @@ export function agentInteractionRoutes (o: AgentInteractionOptions): { routes: (
       }
       if (continuation?.kind !== 'agent_interaction') throw relayError('sign_in_state_invalid', 'This sign-in cannot be completed here.')
       const binding = randomBytes(32).toString('base64url')
-      const pending: PendingSignIn = { signedIn, binding: sha256b64url(binding) }
+      const pending: PendingSignIn = { signedIn, binding: sha256b64url(binding), ...(continuation.rememberedFor === undefined ? {} : { rememberedFor: continuation.rememberedFor }) }
       const key = pendingKey(continuation.uid)
       await o.pending.set(key, o.keyring.seal(JSON.stringify(pending), key), SIGN_IN_TTL_MS)
       reply.setCookie(bindingCookieName(o.cookies, continuation.uid), binding, cookieOptions(o.cookies, SIGN_IN_TTL_MS / 1000))

@@ -106,6 +106,23 @@ describe('agent journey', () => {
     }
   })
 
+  it('a consent remembered for alice does not let bob, signing in instead, complete the authorization', async () => {
+    const { authorizationCode, authorizationUrl, registerPublicClient } = await import('../helpers/oauth.ts')
+    const { submitSignInForm } = await import('../helpers/sign-in.ts')
+    const raw = await registerPublicClient(stack)
+    await authorizationCode(stack, raw, 'alice@contoso.test')
+    // A browser with alice's relay session (so the consent page is skipped) but no Entra session: bob signs in there.
+    const aliceSession = (await signedInBrowser(stack, 'alice@contoso.test')).cookie(stack.relayUrl, 'obo_session')!
+    const browser = new HttpBrowser(stack.fetch)
+    browser.setCookie(stack.relayUrl, 'obo_session', aliceSession)
+    const { url } = await authorizationUrl(raw)
+    const { response, url: at } = await browser.follow(url)
+    expect(at.startsWith(stack.emulator.url)).toBe(true)
+    const callback = await submitSignInForm(browser, response, at, 'bob@contoso.test', 'bob-password')
+    const { url: finalUrl } = await browser.follow(callback, { stopAt: (next) => next.startsWith('http://127.0.0.1:9/') })
+    expect(new URL(finalUrl).searchParams.get('error')).toBe('access_denied')
+  })
+
   it('alice denies on the consent page: the agent gets access_denied, and no grant exists', async () => {
     const agent = await agentClient(stack, { clientName: 'unwanted agent' })
     try {
