@@ -137,6 +137,27 @@ describe('authorization requests', () => {
     }
   })
 
+  it('the consent page cannot be framed, posts only to the relay, Entra and the client, and is never cached', async () => {
+    const browser = new HttpBrowser(stack.fetch)
+    const { url } = await authorizationUrl(raw)
+    const { response, url: at } = await browser.follow(url)
+    expect(at).toMatch(/\/oauth\/interaction\/[\w-]+$/)
+    const csp = response.headers.get('content-security-policy')!
+    expect(csp).toContain("frame-ancestors 'none'")
+    expect(csp).toContain(`form-action 'self' ${stack.emulator.url} http://127.0.0.1:9`)
+    expect(csp).not.toContain('script-src')
+    expect(response.headers.get('cache-control')).toBe('no-store')
+    expect(response.headers.get('x-frame-options')).toBe('DENY')
+    // A form post without the page's CSRF token is refused.
+    const forged = await browser.request(`${at}/confirm`, { method: 'POST', body: new URLSearchParams({ csrf: 'forged' }), headers: { origin: stack.relayUrl } })
+    expect(forged.status).toBe(403)
+    expectOAuthError(await forged.json(), 'access_denied', 'cross_site_refused')
+    // Another browser (no interaction cookie) cannot use this interaction.
+    const stranger = await new HttpBrowser(stack.fetch).request(at)
+    expect(stranger.status).toBe(400)
+    expectOAuthError(await stranger.json(), 'invalid_request', 'interaction_invalid')
+  })
+
   it('a loopback redirect on another port is the same redirect URI (RFC 8252 §7.3)', async () => {
     const { url } = await authorizationUrl(raw, { redirectUri: 'http://127.0.0.1:54321/callback' })
     const answer = await stack.call(url.slice(stack.relayUrl.length))
