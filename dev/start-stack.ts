@@ -1,6 +1,8 @@
 // The dev stack as a function: Entra emulator (HTTPS) + sample MCP servers + the relay, wired together.
 // `npm run dev` and the end-to-end tests both start it, so tests run what a new user runs.
+import { writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
+import { dirname, join } from 'node:path'
 import type { Logger } from 'pino'
 import { loadConfig, type Config } from '../src/config/index.ts'
 import { createLogger } from '../src/observability/logger.ts'
@@ -36,6 +38,8 @@ export interface DevStackOptions {
   notesOptions?: Partial<SampleMcpOptions>
   calendarOptions?: Partial<SampleMcpOptions>
   relay?: Omit<RelayOptions, 'config' | 'logger'>
+  /** More CA certificates (PEM) the relay trusts besides the emulator's, e.g. a test fixture's. */
+  extraTrustedCaPems?: string[]
   /** More relay server entries pointing at a sample server, e.g. one with an explicit (config) scope. */
   extraServers?: ExtraServer[]
 }
@@ -101,6 +105,12 @@ export async function startDevStack (options: DevStackOptions = {}): Promise<Dev
     }
     const relayPort = options.relayPort === 0 ? await freePort(host) : (options.relayPort ?? 8080)
     const relayUrl = `http://localhost:${relayPort}`
+    // TRUSTED_CA_FILE may hold several certificates: the emulator's CA and any the caller adds.
+    let trustedCaFile = emulator.caFile
+    if (options.extraTrustedCaPems !== undefined && options.extraTrustedCaPems.length > 0) {
+      trustedCaFile = join(dirname(emulator.caFile), 'trusted-bundle.pem')
+      await writeFile(trustedCaFile, [emulator.caPem, ...options.extraTrustedCaPems].join('\n'))
+    }
     emulator.registry.addRedirectUri(DEV_RELAY_CLIENT_ID, `${relayUrl}/auth/callback`)
     const config = loadConfig({
       TENANT_ID: emulator.tenantId,
@@ -111,7 +121,7 @@ export async function startDevStack (options: DevStackOptions = {}): Promise<Dev
       PORT: String(relayPort),
       HOST: host,
       AUTHORITY_HOST: emulator.url,
-      TRUSTED_CA_FILE: emulator.caFile,
+      TRUSTED_CA_FILE: trustedCaFile,
       MCP_SERVERS: JSON.stringify([
         { id: 'notes', url: notes.url },
         { id: 'calendar', url: calendar.url },

@@ -1,6 +1,6 @@
 // buildApp: every plugin and route of the relay on a Fastify instance; it never listens (server.ts does).
 import { randomUUID, timingSafeEqual } from 'node:crypto'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import fastifyCookie from '@fastify/cookie'
 import fastifyFormbody from '@fastify/formbody'
 import fastifySwagger from '@fastify/swagger'
@@ -10,14 +10,20 @@ import { shedLoad } from './http/load-shedding.ts'
 import { limitClients, limitUsers } from './http/rate-limit.ts'
 import { authChain, requireRouteAuth } from './http/auth.ts'
 import { limitConnectionsPerClient } from './http/connection-limit.ts'
+import { cookieNames, cookieOptions, readSessionId } from './http/cookies.ts'
 import { refuseCrossSite } from './http/csrf.ts'
 import { clientErrorHandler, errorHandling, frameworkErrors, type ErrorRendering } from './http/error-handler.ts'
 import { jsonBodyParser } from './http/json-body.ts'
 import { loginUrlFor } from './http/login-urls.ts'
 import { docsCsp, securityHeaders } from './http/security-headers.ts'
-import { browserSessionStrategy, entraBearerStrategy } from './http/strategies.ts'
+import { browserSessionStrategy, entraBearerStrategy, relayTokenStrategy } from './http/strategies.ts'
 import { safeUrlForLog } from './observability/logger.ts'
+import { AGENT_SCOPES } from './agent-auth/scopes.ts'
+import { agentInteractionRoutes } from './routes/agent-interaction.ts'
+import { agentAdminRoutes } from './routes/agent-admin.ts'
 import { authRoutes } from './routes/auth.ts'
+import { oauthRoutes } from './routes/oauth.ts'
+import { createKeyring, deriveKey } from './crypto/keyring.ts'
 import { homeRoutes } from './routes/home.ts'
 import { opsRoutes } from './routes/ops.ts'
 import { v1Routes } from './routes/v1.ts'
@@ -40,7 +46,7 @@ export async function buildApp ({ services, ownsServices = true }: AppOptions): 
   const { config } = services
   const rendering: ErrorRendering = {
     resourceMetadataUrl: (request) => resourceMetadataUrlFor(config.publicUrl, request.url.split('?')[0] ?? '/'),
-    loginUrl: (intent) => loginUrlFor(intent, config),
+    loginUrl: (intent, request) => loginUrlFor(intent, config, request.caller),
   }
   const app = Fastify({
     loggerInstance: services.logger as FastifyBaseLogger,
@@ -85,8 +91,14 @@ export async function buildApp ({ services, ownsServices = true }: AppOptions): 
   // Cookies are parsed (their own onRequest hook) before the auth chain reads the session cookie.
   await app.register(fastifyCookie, { secret: services.cookieSecret.toString('base64url') })
   const browserSession = browserSessionStrategy(services.sessions, cookieSettings(config.publicUrl), config.publicUrl)
-  authChain(app, { strategies: [entraBearerStrategy(services.validateAccessToken), browserSession] })
+  // Relay-issued tokens first: the Entra strategy would refuse a DPoP scheme or an opaque token as malformed.
+  authChain(app, { strategies: [relayTokenStrategy(services.agentAuth.verifier), entraBearerStrategy(services.validateAccessToken), browserSession] })
   limitUsers(app, limits)
+  // RFC 9449 §8.2: a fresher nonce with every answer to a DPoP caller whose nonce is about to age out.
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (request.caller?.dpopNonce !== undefined) reply.header('dpop-nonce', request.caller.dpopNonce)
+    return payload
+  })
   refuseCrossSite(app, config.publicUrl, '/auth/')
 
   // JSON for the API; urlencoded for the page's sign-out form; nothing else (415).
@@ -102,6 +114,18 @@ export async function buildApp ({ services, ownsServices = true }: AppOptions): 
         securitySchemes: {
           entraBearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: `Entra access token for ${config.relayScope}` },
           session: { type: 'apiKey', in: 'cookie', name: 'obo_session', description: 'Browser session from /auth/login' },
+          relayToken: {
+            type: 'oauth2',
+            description: 'A token of the relay\'s own authorization server (resource <PUBLIC_URL>/v1), sent as "DPoP <token>" with a DPoP proof when DPoP-bound, else as Bearer',
+            flows: {
+              authorizationCode: {
+                authorizationUrl: new URL('/oauth/authorize', config.publicUrl).href,
+                tokenUrl: new URL('/oauth/token', config.publicUrl).href,
+                refreshUrl: new URL('/oauth/token', config.publicUrl).href,
+                scopes: AGENT_SCOPES,
+              },
+            },
+          },
         },
       },
     },
@@ -121,10 +145,41 @@ export async function buildApp ({ services, ownsServices = true }: AppOptions): 
     })
   }
   await app.register(opsRoutes, { readinessChecks: services.readinessChecks })
-  await app.register(wellKnownRoutes, { publicUrl: config.publicUrl, authorizationServers: services.entraIssuers, relayScope: config.relayScope })
-  await app.register(authRoutes, { signIn: services.signIn, sessions: services.sessions, cookies: cookieSettings(config.publicUrl), publicUrl: config.publicUrl, loginUrl: (intent) => loginUrlFor(intent, config) })
+  await app.register(wellKnownRoutes, {
+    publicUrl: config.publicUrl,
+    // The relay's own authorization server first (mode B), then the Entra issuers whose tokens it accepts (mode A).
+    authorizationServers: [config.publicUrl.origin, ...services.entraIssuers],
+    scopes: Object.keys(AGENT_SCOPES),
+    relayScope: config.relayScope,
+  })
+  const { agentAuth } = services
+  const interaction = agentInteractionRoutes({
+    provider: agentAuth.provider,
+    grants: agentAuth.grants,
+    signIn: services.signIn,
+    cookies: cookieSettings(config.publicUrl),
+    publicUrl: config.publicUrl,
+    authorityOrigin: config.authorityHost.origin,
+    pending: services.transientStore,
+    keyring: createKeyring({ current: config.tokenEncryptionKey, previous: config.tokenEncryptionKeyPrevious, purpose: 'agent-pending-sign-in' }),
+    csrfKey: deriveKey(config.tokenEncryptionKey, 'agent-consent-csrf'),
+    browserAccount: async (request) => {
+      const caller = await browserSession.optional(request).catch(() => undefined)
+      return caller === undefined ? undefined : `${caller.user.tid}.${caller.user.oid}`
+    },
+    describeResource: (indicator) => describeResource(indicator, config.publicUrl, services.registry.list().map((server) => server.id)),
+  })
+  await app.register(authRoutes, { signIn: services.signIn, sessions: services.sessions, cookies: cookieSettings(config.publicUrl), publicUrl: config.publicUrl, continuations: interaction.continuations, loginUrl: (intent) => loginUrlFor(intent, config, undefined) })
+  await app.register(oauthRoutes, { provider: agentAuth.provider, publicUrl: config.publicUrl, requestIds: agentAuth.requestIds })
+  await app.register(interaction.routes)
+  await app.register(agentAdminRoutes, { grants: agentAuth.grants, rotateSigningKeys: agentAuth.rotateSigningKeys, operatorApiToken: config.agentAuth.operatorApiToken })
   await app.register(v1Routes, { registry: services.registry, discovery: services.discovery, tools: services.tools })
-  await app.register(homeRoutes, { browserCaller: async (request: FastifyRequest) => await browserSession.optional(request), discovery: services.discovery })
+  await app.register(homeRoutes, {
+    browserCaller: async (request: FastifyRequest) => await browserSession.optional(request),
+    discovery: services.discovery,
+    grants: agentAuth.grants,
+    endSession: async (request, reply) => { await endBrowserSession(services, request, reply, cookieSettings(config.publicUrl)) },
+  })
   return app
 }
 
@@ -135,4 +190,20 @@ function hopsOf (hops: number): (address: string, hop: number) => boolean {
 
 function cookieSettings (publicUrl: URL): { secure: boolean } {
   return { secure: publicUrl.protocol === 'https:' }
+}
+
+/** What a resource indicator reaches, in words, for the consent page. */
+function describeResource (indicator: string, publicUrl: URL, serverIds: string[]): string {
+  const path = indicator.startsWith(publicUrl.origin) ? indicator.slice(publicUrl.origin.length) : indicator
+  if (path === '/v1') return `the relay's REST API: your MCP servers ${serverIds.join(', ')}`
+  if (path === '/mcp') return `one MCP endpoint with the tools of all your MCP servers (${serverIds.join(', ')})`
+  if (path.startsWith('/mcp/')) return `the MCP server ${path.slice(5)}`
+  return indicator
+}
+
+/** Ends this browser's session (the page's "sign out everywhere" also does, after revoking every grant). */
+async function endBrowserSession (services: Services, request: FastifyRequest, reply: FastifyReply, cookies: { secure: boolean }): Promise<void> {
+  const sessionId = readSessionId(request, cookies)
+  if (sessionId !== undefined) await services.sessions.destroy(sessionId)
+  reply.clearCookie(cookieNames(cookies).session, cookieOptions(cookies, 0))
 }

@@ -3,8 +3,8 @@
 
 /** What the caller (or the user behind it) can do; the edge turns it into the right `login_url`. */
 export type ErrorIntent =
-  | { kind: 'sign_in', claims?: string }
-  | { kind: 'consent', scopes: string[] }
+  | { kind: 'sign_in', claims?: string, grantId?: string }
+  | { kind: 'consent', scopes: string[], grantId?: string }
   /** Only a tenant administrator can fix it: grant (or provision) the relay in that tenant. */
   | { kind: 'admin_consent', tenantId: string, scopes: string[] }
 
@@ -49,6 +49,16 @@ export const REASONS = {
   scope_missing: [403, 'insufficient_scope'],
   client_not_allowed: [403, 'access_denied'],
   session_ended: [401, 'interaction_required'],
+  // Relay-issued tokens (agents, mode B)
+  dpop_proof_invalid: [401, 'invalid_dpop_proof'],
+  dpop_nonce_required: [401, 'use_dpop_nonce'],
+  dpop_bound_token_as_bearer: [401, 'invalid_token'],
+  token_audience_mismatch: [401, 'invalid_token'],
+  grant_revoked: [401, 'invalid_token'],
+  grant_unknown: [400, 'invalid_request'],
+  grant_account_mismatch: [403, 'access_denied'],
+  interaction_invalid: [400, 'invalid_request'],
+  operator_token_invalid: [401, 'invalid_token'],
   // Entra
   sign_in_required: [401, 'interaction_required'],
   claims_challenge: [401, 'interaction_required'],
@@ -134,6 +144,20 @@ function defaultChallenge (reason: Reason, code: string, status: number, descrip
   if (status !== 401) return undefined
   if (reason === 'credentials_missing') return {}
   return { error: 'invalid_token', errorDescription: description }
+}
+
+/** The same error, its sign-in or consent now for one agent grant (the agent was not a caller yet when it failed). */
+export function forGrant (err: RelayError, grantId: string): RelayError {
+  const intent = err.intent
+  if (intent === undefined || (intent.kind !== 'sign_in' && intent.kind !== 'consent')) return err
+  return new RelayError(err.reason, err.description, {
+    headers: err.headers,
+    extra: err.extra,
+    ...(err.challenge === undefined ? {} : { challenge: err.challenge }),
+    intent: { ...intent, grantId },
+    cause: err.cause,
+    logFields: err.logFields,
+  })
 }
 
 export function relayError (reason: Reason, description: string, options?: RelayErrorOptions): RelayError {

@@ -1,6 +1,7 @@
 // Composition: every framework-free service built in one place from the config. Each resource that must be
 // closed is registered as it is created, and `close()` closes them in reverse order.
 import type { Logger } from 'pino'
+import { createAgentAuth, type AgentAuth } from './agent-auth/index.ts'
 import type { Config } from './config/index.ts'
 import { SessionService } from './caller/browser-sessions.ts'
 import { createInboundTokenValidator, entraIssuer, inboundTokenOptionsFromConfig, type InboundTokenValidator } from './caller/entra-bearer.ts'
@@ -29,6 +30,8 @@ export interface ServiceDeps {
   /** Outbound HTTP (Entra, JWKS, MCP servers); default: undici with the system roots + TRUSTED_CA_FILE. */
   fetch?: FetchLike
   store?: Store
+  /** Short-lived unauthenticated state (default: a bounded memory store; replicas pass the shared one). */
+  transientStore?: Store
   /** DNS resolver for scope discovery (tests inject one to prove SSRF refusals without connecting). */
   discoveryLookup?: LookupFn
   now?: () => number
@@ -52,6 +55,10 @@ export interface Services {
   entraIssuers: string[]
   readinessChecks: ReadinessCheck[]
   cookieSecret: Buffer
+  /** The agent-facing authorization server (mode B): oidc-provider, agent grants, relay-token verifier. */
+  agentAuth: AgentAuth
+  /** Unauthenticated, short-lived state (authorization server interactions, DPoP replay marks, pending sign-ins). */
+  transientStore: Store
   close: () => Promise<void>
 }
 
@@ -70,10 +77,10 @@ export async function createServices (deps: ServiceDeps): Promise<Services> {
   const metrics = createMetrics()
   const shared = config.redisUrl !== undefined || config.redisClusterNodes !== undefined
   const store = own(deps.store ?? (shared ? createRedisStore(redisOptions(config, logger)) : createMemoryStore()), (s) => s.close())
-  // Single-use markers of redeemed sign-in states. Alone they live apart in memory, so no flood can evict a
-  // session; with replicas they must be shared (a replay on another replica is a replay), and Redis does not
-  // evict live keys.
-  const redeemed = shared ? store : own(createMemoryStore({ maxEntries: 50_000 }), (s) => s.close())
+  // What anonymous callers can create (redeemed sign-in states, agent interactions, PAR, device codes, DPoP
+  // replay marks): alone, a bounded memory store apart from sessions, so no flood can evict one; with
+  // replicas, the shared store (another replica must see a replay as one), where live keys are not evicted.
+  const transientStore = deps.transientStore ?? (shared ? store : own(createMemoryStore({ maxEntries: 50_000 }), (s) => s.close()))
 
   const msal = new MsalFactory({ config, fetch, logger, onResponse: metrics.entraResponse })
   // With replicas the OBO cache and its single-flight live in the shared store (sealed), so one Entra call
@@ -125,13 +132,30 @@ export async function createServices (deps: ServiceDeps): Promise<Services> {
     redirectUri: config.redirectUri.href,
     allowedTenants: config.allowedTenants,
     consentableScopes: () => discovery.status().flatMap((server) => server.status === 'ok' ? server.scopes : []),
-    redeemed,
+    redeemed: transientStore,
     keyring: keyring('login-transaction'),
     ...now,
   })
   const pool = own(new McpClientPool({ fetch, logger, maxResponseBytes: config.downstreamMaxResponseBytes, closeTimeoutMs: Math.min(config.downstreamTimeoutMs, 5_000) }), (p) => p.close())
   metrics.observeMcpClients(() => pool.size)
   const tools = new ToolService({ registry, discovery, obo, pool, logger, timeoutMs: config.downstreamTimeoutMs, maxResponseBytes: config.downstreamMaxResponseBytes, onDownstream: metrics.downstream })
+
+  // What anyone can make the authorization server store lives apart from tokens and grants (see agent-auth/adapter.ts).
+  // Client ID metadata documents: its own SSRF-safe fetcher, reaching private addresses only for listed hosts.
+  const clientMetadataFetcher = own(createSafeFetcher({
+    allowInsecureLoopback: false,
+    allowedHosts: config.agentAuth.clientMetadataAllowedHosts,
+    trustedCaPem: config.trustedCaPem,
+    maxBodyBytes: 5 * 1024,
+    ...(deps.discoveryLookup === undefined ? {} : { lookup: deps.discoveryLookup }),
+  }), (f) => f.close())
+  let agentAuth: AgentAuth
+  try {
+    agentAuth = await createAgentAuth({ config, logger, stores: { durable: store, transient: transientStore }, msal, obo, pool, clientMetadataFetcher, ...now })
+  } catch (err) {
+    for (const close of closers.reverse()) await close().catch(() => {})
+    throw err
+  }
 
   // Audiences are claimed in configuration order before any request may claim one.
   discovery.start().catch(() => {})
@@ -156,6 +180,8 @@ export async function createServices (deps: ServiceDeps): Promise<Services> {
       { name: 'store', check: async () => { await store.ping() } },
     ],
     cookieSecret: deriveKey(config.tokenEncryptionKey, 'cookie'),
+    agentAuth,
+    transientStore,
     close: async () => {
       for (const close of closers.reverse()) await close().catch((err: unknown) => logger.warn({ err }, 'closing a service failed'))
     },

@@ -1,5 +1,5 @@
-/** How the caller authenticated: an Entra bearer for the relay (mode A) or a browser session (mode B). */
-export type AuthMode = 'entra_bearer' | 'session'
+/** How the caller authenticated: an Entra bearer for the relay (mode A), a browser session or an agent's relay-issued token (mode B). */
+export type AuthMode = 'entra_bearer' | 'session' | 'agent'
 
 /** Who the user is: tenant and object id identify them (`upn` and `name` are for display only). */
 export interface UserIdentity {
@@ -16,6 +16,8 @@ export interface UserAssertion extends UserIdentity {
   /** Expiry of `token`, epoch seconds. */
   exp: number
   mode: AuthMode
+  /** The agent grant whose MSAL partition produced `token` (mode `agent`): its OBO tokens are dropped with it. */
+  grantId?: string
 }
 
 /** The identity key of a user: tenant + object id, never the UPN (it can be renamed or reused). */

@@ -4,9 +4,11 @@ import { randomBytes } from 'node:crypto'
 import { isIP } from 'node:net'
 import { ConfigError, envReader, type Env } from './env.ts'
 import { parseMcpServers, type McpServerConfig } from './mcp-servers.ts'
+import { parseAgentAuthConfig, type AgentAuthConfig } from './agent-auth.ts'
 
 export { ConfigError } from './env.ts'
 export type { McpServerConfig } from './mcp-servers.ts'
+export type { AgentAuthConfig, ResourceServerClient } from './agent-auth.ts'
 export { parseServerList } from './mcp-servers.ts'
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
@@ -83,6 +85,8 @@ export interface Config {
   eventLoopLagLimitMs: number
   /** After SIGTERM, open requests and streams get this long before the process exits. */
   shutdownDrainMs: number
+  /** The agent-facing authorization server (`/oauth`). */
+  agentAuth: AgentAuthConfig
 }
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
@@ -228,6 +232,7 @@ export function loadConfig (env: Env = process.env): Config {
     rateLimitClientPerMin: r.integer('RATE_LIMIT_CLIENT_PER_MIN', 6000, 0, 1_000_000),
     eventLoopLagLimitMs: r.integer('EVENT_LOOP_LAG_LIMIT_MS', 1000, 10, 60_000),
     shutdownDrainMs: r.integer('SHUTDOWN_DRAIN_MS', 10_000, 0, 600_000),
+    agentAuth: parseAgentAuthConfig(r),
   }
   if (config.metricsBearerToken !== undefined && config.metricsBearerToken.length < 16) problems.push('METRICS_BEARER_TOKEN must be at least 16 characters')
   // Node checks headers only once they all arrived: the headers timeout must fit inside the request timeout.

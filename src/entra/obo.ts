@@ -37,6 +37,8 @@ export interface ExchangeOptions {
   target?: string
 }
 
+const grantTag = (grantId: string): string => `grant:${sha256b64url(grantId)}`
+
 export class OboService {
   readonly #o: OboOptions
   readonly #flights = new SingleFlight<OboToken>()
@@ -77,7 +79,11 @@ export class OboService {
       const fresh = await this.#exchangeWithEntra(user, scopes, options)
       // Cached before the flight lands, so nobody arriving after it starts another exchange.
       const ttlMs = fresh.expiresAt - this.#skewMs - this.#now()
-      if (ttlMs > 0) await this.#o.cache.set(key, fresh, ttlMs)
+      if (ttlMs > 0) {
+        await this.#o.cache.set(key, fresh, ttlMs)
+        // An agent's tokens are filed under its grant: revoking the grant drops them.
+        if (user.grantId !== undefined) await this.#o.cache.tag(grantTag(user.grantId), key, ttlMs)
+      }
       return fresh
     }
     const shared = this.#o.shared
@@ -95,6 +101,16 @@ export class OboService {
     const outcome = joined ? 'coalesced' : 'miss'
     this.#o.onResult?.(outcome)
     return { ...token, cache: outcome }
+  }
+
+  /** Drops every cached OBO token of an agent grant; returns them so their MCP sessions can end too. */
+  async dropGrant (grantId: string): Promise<OboToken[]> {
+    return await this.#o.cache.dropTag(grantTag(grantId))
+  }
+
+  /** OBO tokens still cached for an agent grant. */
+  async cachedForGrant (grantId: string): Promise<number> {
+    return await this.#o.cache.countTag(grantTag(grantId))
   }
 
   async #exchangeWithEntra (user: UserAssertion, scopes: string[], options: ExchangeOptions): Promise<OboToken> {

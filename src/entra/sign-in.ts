@@ -13,6 +13,14 @@ import type { EntraExchangeRecord, MsalFactory } from './msal.ts'
 export const SIGN_IN_TTL_MS = 600_000
 const PROMPTS = new Set(['login', 'consent', 'select_account'])
 
+/** What the callback does after the sign-in, instead of starting a browser session (agent grants). */
+export type SignInContinuation =
+  /** An agent's authorization (oidc-provider interaction `uid`): allowed on the consent page, or by the consent
+   *  `rememberedFor` that account gave before (then only that account's sign-in may complete it). */
+  | { kind: 'agent_interaction', uid: string, rememberedFor?: string }
+  /** A new sign-in for an existing agent grant (its refresh token was refused, a step-up, a consent). */
+  | { kind: 'agent_grant', grantId: string }
+
 /** Sealed into a cookie of its own per sign-in: the server keeps nothing until the callback. */
 export interface SignInTransaction {
   state: string
@@ -23,6 +31,7 @@ export interface SignInTransaction {
   consentScopes?: string[]
   /** Epoch ms after which the transaction is refused. */
   expiresAt: number
+  continuation?: SignInContinuation
 }
 
 export interface SignInRequest {
@@ -32,6 +41,9 @@ export interface SignInRequest {
   claims?: string | undefined
   /** Scopes of configured servers to consent to in the same sign-in (Entra's combined consent). */
   consentScopes?: string[] | undefined
+  /** Entra's `login_hint`: the user a grant belongs to. */
+  loginHint?: string | undefined
+  continuation?: SignInContinuation | undefined
 }
 
 export interface SignedIn extends UserIdentity {
@@ -40,6 +52,7 @@ export interface SignedIn extends UserIdentity {
   serializedCache: string
   returnTo: string
   correlationId: string | undefined
+  continuation: SignInContinuation | undefined
 }
 
 export interface EntraSignInOptions {
@@ -77,7 +90,15 @@ export class EntraSignIn {
     const state = randomBytes(32).toString('base64url')
     const nonce = randomBytes(32).toString('base64url')
     const codeVerifier = randomBytes(32).toString('base64url')
-    const transaction: SignInTransaction = { state, codeVerifier, nonce, returnTo: request.returnTo, ...(consentScopes.length === 0 ? {} : { consentScopes }), expiresAt: this.#now() + SIGN_IN_TTL_MS }
+    const transaction: SignInTransaction = {
+      state,
+      codeVerifier,
+      nonce,
+      returnTo: request.returnTo,
+      ...(consentScopes.length === 0 ? {} : { consentScopes }),
+      expiresAt: this.#now() + SIGN_IN_TTL_MS,
+      ...(request.continuation === undefined ? {} : { continuation: request.continuation }),
+    }
     const client = await this.#o.msal.client().catch((err: unknown) => { throw mapEntraError(err, { record: {}, what: 'the sign-in' }) })
     const authorizeUrl = await client.getAuthCodeUrl({
       scopes: [this.#o.relayScope],
@@ -90,6 +111,7 @@ export class EntraSignIn {
       ...(request.prompt === undefined ? {} : { prompt: request.prompt }),
       ...(claims === undefined ? {} : { claims }),
       ...(consentScopes.length === 0 ? {} : { extraScopesToConsent: consentScopes }),
+      ...(request.loginHint === undefined ? {} : { loginHint: request.loginHint }),
     })
     return { authorizeUrl, state, sealed: this.#o.keyring.seal(JSON.stringify(transaction), 'login') }
   }
@@ -147,6 +169,7 @@ export class EntraSignIn {
       serializedCache,
       returnTo: transaction.returnTo,
       correlationId: record.correlationId,
+      continuation: transaction.continuation,
     }
   }
 }

@@ -1,19 +1,24 @@
 // Caller authentication as one chain, applied by route: every route declares `config.auth`, and a route
 // that forgets is refused when the app starts, so no new route is ever open by accident.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { AgentGrantRef } from '../caller/relay-token.ts'
 import type { UserAssertion } from '../caller/user-assertion.ts'
 import { relayError } from '../errors.ts'
 
 /** `public`: anyone; `caller`: any strategy (API routes); `browser`: the browser session only (pages). */
 export type RouteAuth = 'public' | 'caller' | 'browser'
 
-export type CallerKind = 'entra_bearer' | 'session'
+export type CallerKind = 'entra_bearer' | 'session' | 'agent'
 
 export interface Caller {
   kind: CallerKind
   user: UserAssertion
   /** The scheme of the credential, so challenges answer in kind (RFC 9449 §7.1). */
   scheme: 'Bearer' | 'DPoP'
+  /** An agent (relay-issued token): the grant it acts under. */
+  grant?: AgentGrantRef
+  /** A fresher DPoP nonce to send back (`DPoP-Nonce`, RFC 9449 §8.2). */
+  dpopNonce?: string
 }
 
 declare module 'fastify' {

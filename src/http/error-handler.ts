@@ -15,6 +15,9 @@ export interface ErrorRendering {
   loginUrl: (intent: ErrorIntent, request: FastifyRequest) => string | undefined
 }
 
+/** The DPoP proof algorithms the relay's resources accept (RFC 9449 §7.1 `algs`). */
+const DPOP_CHALLENGE_ALGS = 'ES256 EdDSA Ed25519'
+
 /** Fastify's own errors, by code, mapped to stable reasons. */
 const FASTIFY_REASONS: Record<string, Reason> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'body_too_large',
@@ -51,8 +54,9 @@ export function sendError (error: RelayError, request: FastifyRequest, reply: Fa
   const level = error.statusCode >= 500 ? (error.reason === 'internal' ? 'error' : 'warn') : 'info'
   request.log[level]({ reason: error.reason, status: error.statusCode, ...error.logFields, ...(error.reason === 'internal' ? { err: error.cause } : {}) }, 'request refused')
   if (error.challenge !== undefined) {
-    const scheme = request.caller?.scheme ?? 'Bearer'
-    reply.header('www-authenticate', formatChallenge(scheme, error.challenge, rendering.resourceMetadataUrl(request)))
+    // A refused DPoP credential has no caller yet, but is answered in kind (RFC 9449 §7.1), with the algorithms.
+    const scheme = request.caller?.scheme ?? (/^DPoP\s/i.test(request.headers.authorization ?? '') ? 'DPoP' : 'Bearer')
+    reply.header('www-authenticate', formatChallenge(scheme, error.challenge, rendering.resourceMetadataUrl(request), scheme === 'DPoP' ? { algs: DPOP_CHALLENGE_ALGS } : {}))
   }
   for (const [name, value] of Object.entries(error.headers)) reply.header(name, value)
   const loginUrl = error.intent === undefined ? undefined : rendering.loginUrl(error.intent, request)

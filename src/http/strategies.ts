@@ -2,6 +2,7 @@
 import type { FastifyRequest } from 'fastify'
 import type { InboundTokenValidator } from '../caller/entra-bearer.ts'
 import type { SessionService } from '../caller/browser-sessions.ts'
+import type { RelayTokenVerifier } from '../caller/relay-token.ts'
 import { relayError } from '../errors.ts'
 import type { Caller, CallerStrategy } from './auth.ts'
 import { readSessionId, type CookieSettings } from './cookies.ts'
@@ -9,6 +10,42 @@ import { isSameOrigin } from './csrf.ts'
 
 const BEARER = /^Bearer +([\w.~+/-]+=*) *$/i
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
+
+const RELAY_TOKEN = /^(Bearer|DPoP) +([\w.~+/-]+=*) *$/i
+
+/**
+ * `Authorization: DPoP <relay token>` (with a `DPoP` proof) or `Bearer <relay token>`: tokens the relay's own
+ * authorization server issued (opaque, no dots; an Entra token is a JWT and goes to the next strategy).
+ */
+export function relayTokenStrategy (verifier: RelayTokenVerifier): CallerStrategy {
+  return {
+    kind: 'agent',
+    serves: new Set(['caller']),
+    authenticate: async (request) => {
+      const match = RELAY_TOKEN.exec(request.headers.authorization ?? '')
+      if (match === null) return undefined
+      const scheme = (match[1] as string).toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer'
+      const token = match[2] as string
+      if (scheme === 'Bearer' && token.includes('.')) return undefined
+      const dpop = request.headers.dpop
+      const verified = await verifier.verify({
+        scheme,
+        token,
+        // Exactly one proof (RFC 9449 §4.3 check 1); several headers arrive joined by commas.
+        proof: typeof dpop === 'string' && !dpop.includes(',') ? dpop : undefined,
+        method: request.method,
+        path: request.url.split('?')[0] ?? '/',
+      })
+      return {
+        kind: 'agent',
+        user: verified.user,
+        scheme,
+        grant: verified.grant,
+        ...(verified.dpopNonce === undefined ? {} : { dpopNonce: verified.dpopNonce }),
+      }
+    },
+  }
+}
 
 /** `Authorization: Bearer <Entra access token for the relay>`. */
 export function entraBearerStrategy (validate: InboundTokenValidator): CallerStrategy {

@@ -124,6 +124,17 @@ export class McpClientPool {
     this.#closing.add(closing)
   }
 
+  /**
+   * Ends the sessions opened with this downstream token (its agent grant was revoked): idle clients close now
+   * (DELETE), busy ones when their call finishes, and no new call gets them.
+   */
+  retireToken (accessToken: string): number {
+    const suffix = `|${sha256b64url(accessToken).slice(0, 22)}`
+    const keys = [...this.#clients.keys()].filter((key) => key.endsWith(suffix))
+    for (const key of keys) this.#clients.delete(key)
+    return keys.length
+  }
+
   async close (): Promise<void> {
     this.#clients.clear()
     await Promise.all(this.#closing)

@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { SessionService } from '../caller/browser-sessions.ts'
 import { mapAuthorizeError } from '../entra/entra-errors.ts'
-import type { EntraSignIn } from '../entra/sign-in.ts'
+import type { EntraSignIn, SignedIn, SignInRequest } from '../entra/sign-in.ts'
 import { SIGN_IN_TTL_MS } from '../entra/sign-in.ts'
 import { relayError, RelayError, type ErrorIntent } from '../errors.ts'
 import { PAGE_CSP } from '../http/security-headers.ts'
@@ -13,13 +13,38 @@ import { cookieNames, cookieOptions, loginCookieName, loginCookieNames, readSess
 const MAX_PENDING_SIGN_INS = 3
 const MAX_RETURN_TO = 512
 
+/** Sign-ins that continue elsewhere (agent grants) instead of starting a browser session. */
+export interface SignInContinuations {
+  /** `/auth/login?grant=<id>`: the grant must exist; its user is Entra's login hint. */
+  beginForGrant: (grantId: string) => Promise<{ loginHint: string | undefined }>
+  /** The callback of a sign-in whose transaction carries a continuation. */
+  complete: (signedIn: SignedIn, request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply>
+}
+
 export interface AuthRoutesOptions {
   signIn: EntraSignIn
   sessions: SessionService
   cookies: CookieSettings
   publicUrl: URL
+  continuations?: SignInContinuations
   /** Where the user acts on an error's intent (the same URLs the API's errors carry as `login_url`). */
   loginUrl: (intent: ErrorIntent) => string
+}
+
+/**
+ * Starts an Entra sign-in in this browser: the sealed transaction goes into a cookie of its own (the browser
+ * binding), the oldest pending ones are dropped, and the browser is sent to Entra.
+ */
+export async function beginBrowserSignIn (o: { signIn: EntraSignIn, cookies: CookieSettings }, request: FastifyRequest, reply: FastifyReply, signInRequest: SignInRequest, status: 302 | 303 = 302): Promise<FastifyReply> {
+  const { authorizeUrl, state, sealed } = await o.signIn.begin(signInRequest)
+  const pending = loginCookieNames(request, o.cookies)
+    .map((name) => ({ name, expiresAt: o.signIn.expiryOf(request.cookies[name] ?? '') }))
+    .sort((a, b) => a.expiresAt - b.expiresAt)
+  for (const stale of pending.slice(0, Math.max(0, pending.length - (MAX_PENDING_SIGN_INS - 1)))) {
+    reply.clearCookie(stale.name, cookieOptions(o.cookies, 0))
+  }
+  reply.setCookie(loginCookieName(o.cookies, state), sealed, cookieOptions(o.cookies, SIGN_IN_TTL_MS / 1000))
+  return reply.redirect(authorizeUrl, status)
 }
 
 /**
@@ -41,7 +66,7 @@ export function safeReturnTo (value: unknown, publicUrl: URL): string | undefine
   }
 }
 
-interface LoginQuery { return_to?: string, prompt?: string, claims?: string, consent_scopes?: string }
+interface LoginQuery { return_to?: string, prompt?: string, claims?: string, consent_scopes?: string, grant?: string }
 interface CallbackQuery { code?: string, state?: string, error?: string, error_description?: string, admin_consent?: string, tenant?: string }
 
 function sendPage (reply: FastifyReply, status: number, title: string, body: string): FastifyReply {
@@ -64,27 +89,29 @@ export async function authRoutes (app: FastifyInstance, o: AuthRoutesOptions): P
           prompt: { type: 'string', maxLength: 32 },
           claims: { type: 'string', maxLength: 8192 },
           consent_scopes: { type: 'string', maxLength: 4096 },
+          // An agent grant to sign in again for (the login_url of an agent's 401).
+          grant: { type: 'string', pattern: '^[\\w-]{1,128}$' },
         },
       },
     },
   }, async (request: FastifyRequest<{ Querystring: LoginQuery }>, reply) => {
     const returnTo = safeReturnTo(request.query.return_to, o.publicUrl)
     if (returnTo === undefined) throw relayError('return_to_invalid', 'return_to must be a relative path on the relay, such as /v1/me.')
-    const { authorizeUrl, state, sealed } = await o.signIn.begin({
+    const { grant } = request.query
+    let forGrant: Pick<SignInRequest, 'loginHint' | 'continuation'> = {}
+    if (grant !== undefined) {
+      if (o.continuations === undefined) throw relayError('grant_unknown', 'This relay has no agent grants.')
+      const { loginHint } = await o.continuations.beginForGrant(grant)
+      forGrant = { loginHint, continuation: { kind: 'agent_grant', grantId: grant } }
+    }
+    // The browser binding: only this browser holds the sealed transaction for this state.
+    return await beginBrowserSignIn(o, request, reply, {
       returnTo,
       prompt: request.query.prompt,
       claims: request.query.claims,
       consentScopes: request.query.consent_scopes?.split(' ').filter((scope) => scope !== ''),
+      ...forGrant,
     })
-    // The browser binding: only this browser holds the sealed transaction for this state.
-    const pending = loginCookieNames(request, o.cookies)
-      .map((name) => ({ name, expiresAt: o.signIn.expiryOf(request.cookies[name] ?? '') }))
-      .sort((a, b) => a.expiresAt - b.expiresAt)
-    for (const stale of pending.slice(0, Math.max(0, pending.length - (MAX_PENDING_SIGN_INS - 1)))) {
-      reply.clearCookie(stale.name, cookieOptions(o.cookies, 0))
-    }
-    reply.setCookie(loginCookieName(o.cookies, state), sealed, cookieOptions(o.cookies, SIGN_IN_TTL_MS / 1000))
-    return reply.redirect(authorizeUrl, 302)
   })
 
   app.get('/auth/callback', {
@@ -143,6 +170,11 @@ ${action === undefined ? '' : `<p><a id="action" href="${escapeHtml(action)}">${
     }
     reply.clearCookie(cookieName, cookieOptions(o.cookies, 0))
     const signedIn = await o.signIn.complete(transaction, { code: request.query.code, error: request.query.error, errorDescription: request.query.error_description })
+    // An agent's sign-in fills that agent's grant, never this browser's session.
+    if (signedIn.continuation !== undefined) {
+      if (o.continuations === undefined) throw relayError('sign_in_state_invalid', 'This sign-in cannot be completed here.')
+      return await o.continuations.complete(signedIn, request, reply)
+    }
     // A fresh session id at every sign-in (no fixation), with its own MSAL partition; any session this
     // browser had is ended.
     const previous = readSessionId(request, o.cookies)

@@ -15,7 +15,7 @@ export interface V1RoutesOptions {
 const serverParam = { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' }
 /** MCP tool names: 1–128 characters (2025-11-25 server/tools "Tool names"). */
 const toolParam = { type: 'string', minLength: 1, maxLength: 128 }
-const security = [{ entraBearer: [] }, { session: [] }]
+const security = [{ entraBearer: [] }, { session: [] }, { relayToken: [] }]
 const config = { auth: 'caller' } as const
 
 /** Aborts downstream work when the caller goes away before the answer is sent. */
@@ -36,7 +36,7 @@ export async function v1Routes (app: FastifyInstance, o: V1RoutesOptions): Promi
         200: {
           type: 'object',
           required: ['tid', 'oid', 'mode'],
-          properties: { tid: { type: 'string' }, oid: { type: 'string' }, name: { type: ['string', 'null'] }, upn: { type: ['string', 'null'] }, mode: { type: 'string', enum: ['entra_bearer', 'session'] } },
+          properties: { tid: { type: 'string' }, oid: { type: 'string' }, name: { type: ['string', 'null'] }, upn: { type: ['string', 'null'] }, mode: { type: 'string', enum: ['entra_bearer', 'session', 'agent'] } },
         },
         ...errorResponses,
       },

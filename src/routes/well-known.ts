@@ -4,8 +4,11 @@ import type { FastifyInstance } from 'fastify'
 
 export interface WellKnownOptions {
   publicUrl: URL
-  /** Entra issuers whose tokens the relay accepts (mode A). */
+  /** The relay's own authorization server first (mode B), then the Entra issuers whose tokens it accepts (mode A). */
   authorizationServers: string[]
+  /** The relay authorization server's scopes: what a client asks the first authorization server for. */
+  scopes: string[]
+  /** The Entra scope of mode A (an Entra token for the relay must carry it). */
   relayScope: string
 }
 
@@ -17,8 +20,12 @@ export async function wellKnownRoutes (app: FastifyInstance, o: WellKnownOptions
   const document = (resource: string) => ({
     resource,
     authorization_servers: o.authorizationServers,
-    scopes_supported: [o.relayScope],
+    // Only the relay authorization server's scopes: clients send these to it (and register with them).
+    scopes_supported: o.scopes,
+    // Mode A: the scope an Entra access token for the relay carries (not a scope of the relay's server).
+    entra_scopes_supported: [o.relayScope],
     bearer_methods_supported: ['header'],
+    dpop_signing_alg_values_supported: ['ES256', 'EdDSA', 'Ed25519'],
     resource_name: 'obo-relay',
     resource_documentation: `${origin}/docs`,
   })

@@ -131,9 +131,14 @@ describe('health, readiness, metadata', () => {
     expect(ready.body).toMatchObject({ status: 'ready', checks: { entra: 'ok', store: 'ok' } })
   })
 
-  it('the relay\'s PRM names the Entra issuer and the relay scope, at the root and by path insertion', async () => {
+  it('the relay\'s PRM names its own authorization server first, then the Entra issuer, at the root and by path insertion', async () => {
     const root = await stack.call('/.well-known/oauth-protected-resource')
-    expect(root.body).toMatchObject({ resource: stack.relayUrl, authorization_servers: [stack.emulator.issuer], scopes_supported: [stack.config.relayScope] })
+    expect(root.body).toMatchObject({
+      resource: stack.relayUrl,
+      authorization_servers: [stack.relayUrl, stack.emulator.issuer],
+      scopes_supported: ['tools:read', 'tools:call'],
+      entra_scopes_supported: [stack.config.relayScope],
+    })
     expect((await stack.call('/.well-known/oauth-protected-resource/v1')).body.resource).toBe(`${stack.relayUrl}/v1`)
     // No PRM for a resource the relay does not serve.
     expect((await stack.call('/.well-known/oauth-protected-resource/mcp/nope')).status).toBe(404)
