@@ -37,8 +37,8 @@ export class SharedFlight {
     for (;;) {
       if (await this.#o.store.setIfAbsent(lockKey, owner, this.#o.lockTtlMs)) {
         try {
-          const result = await work.run()
-          return result
+          // Double-checked: a leader that just finished wrote the result before releasing the lock.
+          return await work.cached() ?? await work.run()
         } catch (err) {
           const recorded = work.record(err)
           if (recorded !== undefined) await this.#o.store.set(errorKey, recorded, 2_000).catch(() => {})
