@@ -1,6 +1,5 @@
 // Across replicas a waiter could miss the cache just before the leader wrote it, then see the lock released and
 // take it: a second Entra call. The cross-replica single-flight, on a shared store: one run for many callers.
-// on one store), one run; waiters get the leader's result or its failure; a late caller never runs again.
 import { describe, expect, it } from 'vitest'
 import { createMemoryStore } from '../../src/stores/memory.ts'
 import { SharedFlight } from '../../src/stores/shared-flight.ts'
