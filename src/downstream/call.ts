@@ -27,11 +27,14 @@ export interface DownstreamCallOptions {
   maxResponseBytes: number
   /** The caller's own signal (its connection closed). */
   callerSignal?: AbortSignal | undefined
+  /** Sent with every request of the call (trace context, request id). */
+  headers?: Record<string, string> | undefined
 }
 
 export class DownstreamCall {
   readonly maxResponseBytes: number
   readonly timeoutMs: number
+  readonly headers: Record<string, string>
   /** The last 401/403 the server answered in this call, with its challenge. */
   challenge: DownstreamChallenge | undefined
   readonly #controller = new AbortController()
@@ -42,6 +45,7 @@ export class DownstreamCall {
   constructor (options: DownstreamCallOptions) {
     this.maxResponseBytes = options.maxResponseBytes
     this.timeoutMs = options.timeoutMs
+    this.headers = options.headers ?? {}
     this.#timer = setTimeout(() => this.abort('timeout'), options.timeoutMs)
     this.#callerSignal = options.callerSignal
     this.#onCallerAbort = () => this.abort('caller_gone')
@@ -111,7 +115,9 @@ export function createDownstreamFetch (fetch: FetchLike, options: DownstreamFetc
       call.signal.throwIfAborted()
     }
     const signal = init?.signal == null ? call.signal : AbortSignal.any([init.signal, call.signal])
-    const response = await fetch(input, { ...init, signal })
+    const headers = new Headers(init?.headers)
+    for (const [name, value] of Object.entries(call.headers)) headers.set(name, value)
+    const response = await fetch(input, { ...init, headers, signal })
     if (response.status === 401 || response.status === 403) {
       call.challenge = { status: response.status, wwwAuthenticate: response.headers.get('www-authenticate') ?? undefined }
     }

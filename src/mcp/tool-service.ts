@@ -29,6 +29,12 @@ export interface ToolServiceOptions {
 
 const MAX_TOOL_PAGES = 100
 
+/** The caller's side of a call: its disconnect, and the headers every downstream request carries (trace context). */
+export interface CallContext {
+  signal?: AbortSignal
+  headers?: Record<string, string>
+}
+
 export class ToolService {
   readonly #o: ToolServiceOptions
 
@@ -37,12 +43,12 @@ export class ToolService {
   }
 
   /** tools/list, every page. */
-  async listTools (user: UserAssertion, serverId: string, signal?: AbortSignal): Promise<Tool[]> {
-    return await this.#withClient(user, serverId, signal, async (entry, call) => await this.#toolsOf(entry, call))
+  async listTools (user: UserAssertion, serverId: string, context: CallContext = {}): Promise<Tool[]> {
+    return await this.#withClient(user, serverId, context, async (entry, call) => await this.#toolsOf(entry, call))
   }
 
-  async callTool (user: UserAssertion, serverId: string, toolName: string, args: Record<string, unknown>, signal?: AbortSignal): Promise<CallToolResult> {
-    return await this.#withClient(user, serverId, signal, async (entry, call) => {
+  async callTool (user: UserAssertion, serverId: string, toolName: string, args: Record<string, unknown>, context: CallContext = {}): Promise<CallToolResult> {
+    return await this.#withClient(user, serverId, context, async (entry, call) => {
       let tools = await this.#toolsOf(entry, call)
       if (!tools.some((t) => t.name === toolName)) {
         // The cached list may predate a tool the server added without notifying: list once more.
@@ -74,11 +80,11 @@ export class ToolService {
   }
 
   /** Runs `operation` with a client holding a valid downstream token; one retry with a fresh token or session. */
-  async #withClient<T> (user: UserAssertion, serverId: string, signal: AbortSignal | undefined, operation: (entry: PooledClient, call: DownstreamCall) => Promise<T>): Promise<T> {
+  async #withClient<T> (user: UserAssertion, serverId: string, context: CallContext, operation: (entry: PooledClient, call: DownstreamCall) => Promise<T>): Promise<T> {
     const server = this.#o.registry.get(serverId)
     const { scopes } = await this.#o.discovery.resolve(serverId)
     const poolKey = `${userKey(user)}|${serverId}`
-    const call = new DownstreamCall({ timeoutMs: this.#o.timeoutMs, maxResponseBytes: this.#o.maxResponseBytes, callerSignal: signal })
+    const call = new DownstreamCall({ timeoutMs: this.#o.timeoutMs, maxResponseBytes: this.#o.maxResponseBytes, callerSignal: context.signal, headers: context.headers })
     const started = performance.now()
     let outcome = 'ok'
     try {

@@ -3,7 +3,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { ScopeDiscovery } from '../discovery/scope-discovery.ts'
 import type { ServerRegistry } from '../downstream/registry.ts'
 import { callerOf } from '../http/auth.ts'
-import type { ToolService } from '../mcp/tool-service.ts'
+import type { CallContext, ToolService } from '../mcp/tool-service.ts'
+import { traceHeaders } from '../observability/trace.ts'
 import { errorResponses } from './schemas.ts'
 
 export interface V1RoutesOptions {
@@ -18,11 +19,11 @@ const toolParam = { type: 'string', minLength: 1, maxLength: 128 }
 const security = [{ entraBearer: [] }, { session: [] }, { relayToken: [] }]
 const config = { auth: 'caller' } as const
 
-/** Aborts downstream work when the caller goes away before the answer is sent. */
-function disconnectSignal (reply: FastifyReply): AbortSignal {
+/** The caller's side of a downstream call: abort when it goes away before the answer; its trace context. */
+function callContext (request: FastifyRequest, reply: FastifyReply): CallContext {
   const controller = new AbortController()
   reply.raw.once('close', () => { if (!reply.raw.writableFinished) controller.abort() })
-  return controller.signal
+  return { signal: controller.signal, headers: traceHeaders(request) }
 }
 
 export async function v1Routes (app: FastifyInstance, o: V1RoutesOptions): Promise<void> {
@@ -99,7 +100,7 @@ export async function v1Routes (app: FastifyInstance, o: V1RoutesOptions): Promi
   }, async (request: FastifyRequest<{ Params: { server: string } }>, reply) => {
     const { user } = callerOf(request)
     o.registry.get(request.params.server)
-    return { tools: await o.tools.listTools(user, request.params.server, disconnectSignal(reply)) }
+    return { tools: await o.tools.listTools(user, request.params.server, callContext(request, reply)) }
   })
 
   app.post('/v1/servers/:server/tools/:tool', {
@@ -122,6 +123,6 @@ export async function v1Routes (app: FastifyInstance, o: V1RoutesOptions): Promi
   }, async (request: FastifyRequest<{ Params: { server: string, tool: string }, Body: { arguments?: Record<string, unknown> } | undefined }>, reply) => {
     const { user } = callerOf(request)
     o.registry.get(request.params.server)
-    return await o.tools.callTool(user, request.params.server, request.params.tool, request.body?.arguments ?? {}, disconnectSignal(reply))
+    return await o.tools.callTool(user, request.params.server, request.params.tool, request.body?.arguments ?? {}, callContext(request, reply))
   })
 }
