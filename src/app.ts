@@ -18,7 +18,10 @@ import { authRoutes } from './routes/auth.ts'
 import { homeRoutes } from './routes/home.ts'
 import { opsRoutes } from './routes/ops.ts'
 import { v1Routes } from './routes/v1.ts'
-import { resourceMetadataUrlFor } from './http/resources.ts'
+import { resourceMetadataUrlFor, resourcePathOf } from './http/resources.ts'
+import { guardMcpOrigin } from './http/mcp-origin.ts'
+import { mcpRoutes } from './routes/mcp.ts'
+import { AggregateEndpoint } from './gateway/aggregate-endpoint.ts'
 import { wellKnownRoutes } from './routes/well-known.ts'
 import type { Services } from './services.ts'
 
@@ -38,6 +41,8 @@ export async function buildApp ({ services, ownsServices = true }: AppOptions): 
   const rendering: ErrorRendering = {
     resourceMetadataUrl: (request) => resourceMetadataUrlFor(config.publicUrl, request.url.split('?')[0] ?? '/'),
     loginUrl: (intent) => loginUrlFor(intent, config),
+    // MCP clients take the scope to ask for from the 401 (MCP authorization § Scope Selection Strategy).
+    challengeScope: (request) => resourcePathOf(request.url)?.startsWith('/mcp') === true ? config.relayScope : undefined,
   }
   const app = Fastify({
     loggerInstance: services.logger as FastifyBaseLogger,
@@ -75,6 +80,8 @@ export async function buildApp ({ services, ownsServices = true }: AppOptions): 
   errorHandling(app, rendering)
   // Cookies are parsed (their own onRequest hook) before the auth chain reads the session cookie.
   await app.register(fastifyCookie, { secret: services.cookieSecret.toString('base64url') })
+  // DNS-rebinding protection of the MCP endpoints comes before authentication.
+  guardMcpOrigin(app, { publicUrl: config.publicUrl, allowedHosts: config.mcpAllowedHosts, allowedOrigins: config.corsAllowedOrigins })
   const browserSession = browserSessionStrategy(services.sessions, cookieSettings(config.publicUrl), config.publicUrl)
   authChain(app, { strategies: [entraBearerStrategy(services.validateAccessToken), browserSession] })
   refuseCrossSite(app, config.publicUrl, '/auth/')
@@ -102,9 +109,18 @@ export async function buildApp ({ services, ownsServices = true }: AppOptions): 
   requireRouteAuth(app)
   app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger())
   await app.register(opsRoutes, { readinessChecks: services.readinessChecks })
-  await app.register(wellKnownRoutes, { publicUrl: config.publicUrl, authorizationServers: services.entraIssuers, relayScope: config.relayScope })
+  await app.register(wellKnownRoutes, { publicUrl: config.publicUrl, authorizationServers: services.entraIssuers, relayScope: config.relayScope, mcpServerIds: services.registry.list().map((server) => server.id) })
   await app.register(authRoutes, { signIn: services.signIn, sessions: services.sessions, cookies: cookieSettings(config.publicUrl), publicUrl: config.publicUrl })
   await app.register(v1Routes, { registry: services.registry, discovery: services.discovery, tools: services.tools })
+  const aggregate = new AggregateEndpoint({
+    tools: services.aggregateTools,
+    bindings: services.sessionBindings,
+    toolEvents: services.pool.events,
+    loginUrl: rendering.loginUrl,
+    keepAliveMs: config.sseKeepAliveMs,
+    toolsTtlMs: 30_000,
+  })
+  await app.register(mcpRoutes, { prefix: '/mcp', passthrough: services.passthrough, aggregate, rendering, corsAllowedOrigins: config.corsAllowedOrigins, maxJsonDepth: config.maxJsonDepth })
   await app.register(homeRoutes, { browserCaller: async (request: FastifyRequest) => await browserSession.optional(request), discovery: services.discovery })
   return app
 }
