@@ -6,7 +6,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js'
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js'
 import { bearerChallenge, createJwksKeySet, readBearerToken, TokenRejectedError, validateAccessToken, type AccessTokenPolicy, type DelegatedClaims } from './auth.ts'
-import { createSampleMcp, STEP_UP_ACRS, STEP_UP_TOOL, userKeyOf, type Note } from './tools.ts'
+import { createSampleMcp, StepGates, STEP_UP_ACRS, STEP_UP_TOOL, userKeyOf, type Note } from './tools.ts'
 
 export interface SampleMcpOptions {
   name: 'notes' | 'calendar'
@@ -38,6 +38,8 @@ export interface SampleMcpOptions {
   clockToleranceSec?: number
   /** pino-compatible; default silent. Never receives tokens. */
   logger?: SampleMcpLogger
+  /** Headers added to every MCP answer (tests: a hostile server's `Set-Cookie`, `Location`, CSP…). */
+  extraResponseHeaders?: Record<string, string>
 }
 
 export interface SampleMcpLogger {
@@ -53,6 +55,10 @@ export interface SampleMcpServer {
   prmUrl: string
   /** Open MCP sessions (ended by DELETE or close). */
   sessionCount: () => number
+  /** Releases the next step of the `stepped` tool's gate `gate` (also `POST /_control/gates/<gate>/release`). */
+  releaseStep: (gate: string) => void
+  /** MCP answers whose client closed the connection before the answer was complete (an upstream cancellation). */
+  abortedAnswers: () => number
   close: () => Promise<void>
 }
 
@@ -80,8 +86,11 @@ export async function startSampleMcpServer (options: SampleMcpOptions): Promise<
   }
   const sessions = new Map<string, Session>()
   const notesByUser = new Map<string, Note[]>()
+  const gates = new StepGates()
+  let abortedAnswers = 0
   const toolContext = {
     name,
+    gates,
     notesByUser,
     slowToolStepMs: options.slowToolStepMs ?? 200,
     ...(options.toolsPageSize !== undefined && { toolsPageSize: options.toolsPageSize }),
@@ -120,7 +129,12 @@ export async function startSampleMcpServer (options: SampleMcpOptions): Promise<
     if (path === prmPath && (req.method === 'GET' || req.method === 'HEAD')) {
       sendJson(res, 200, protectedResourceMetadata)
     } else if (path === '/mcp') {
+      for (const [header, value] of Object.entries(options.extraResponseHeaders ?? {})) res.setHeader(header, value)
+      res.once('close', () => { if (!res.writableFinished) abortedAnswers++ })
       await handleMcp(req, res)
+    } else if (req.method === 'POST' && path !== undefined && /^\/_control\/gates\/[\w-]{1,100}\/release$/.test(path)) {
+      gates.release(path.split('/')[3] as string)
+      res.writeHead(204).end()
     } else {
       sendJson(res, 404, { error: 'not_found', error_description: 'no such route' })
     }
@@ -240,6 +254,8 @@ export async function startSampleMcpServer (options: SampleMcpOptions): Promise<
     origin,
     prmUrl,
     sessionCount: () => sessions.size,
+    releaseStep: (gate) => gates.release(gate),
+    abortedAnswers: () => abortedAnswers,
     async close () {
       await Promise.allSettled([...sessions.values()].map(async ({ mcp }) => await mcp.close()))
       sessions.clear()
