@@ -3,7 +3,7 @@
 // behind the pass-through.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestStack, type TestStack } from '../helpers/stack.ts'
-import { connectSdk, messagesOf, modernPost, registerMcpApp, startModernFixture, structured, type ModernFixture } from '../helpers/mcp-clients.ts'
+import { connectSdk, jsonOf, messagesOf, modernPost, registerMcpApp, startModernFixture, structured, type ModernFixture } from '../helpers/mcp-clients.ts'
 
 const MODERN_APP_ID = '55555555-5555-4555-8555-555555555501'
 const MODERN_APP_URI = 'api://modern-mcp'
@@ -113,14 +113,14 @@ describe('aggregated /mcp, modern client (requests written by hand from 2026-07-
   it('a mismatched Mcp-Name → 400 HeaderMismatch (-32020); a missing Mcp-Method → -32020', async () => {
     const mismatch = await modernPost(url(), alice, 'tools/call', { name: 'notes__whoami', arguments: {} }, { headers: { 'mcp-name': 'calendar__whoami' } })
     expect(mismatch.status).toBe(400)
-    expect((await mismatch.json()).error.code).toBe(-32020)
+    expect((await jsonOf(mismatch)).error.code).toBe(-32020)
     const noMethod = await fetch(url(), {
       method: 'POST',
       headers: { authorization: `Bearer ${alice}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28' },
       body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list', params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } } }),
     })
     expect(noMethod.status).toBe(400)
-    expect((await noMethod.json()).error.code).toBe(-32020)
+    expect((await jsonOf(noMethod)).error.code).toBe(-32020)
   })
 
   it('an unsupported version → 400 UnsupportedProtocolVersion (-32022) listing the supported ones', async () => {
@@ -130,20 +130,20 @@ describe('aggregated /mcp, modern client (requests written by hand from 2026-07-
       body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/list', params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2099-01-01', 'io.modelcontextprotocol/clientCapabilities': {} } } }),
     })
     expect(response.status).toBe(400)
-    expect(await response.json()).toMatchObject({ id: 3, error: { code: -32022, data: { supported: ['2026-07-28'], requested: '2099-01-01' } } })
+    expect(await jsonOf(response)).toMatchObject({ id: 3, error: { code: -32022, data: { supported: ['2026-07-28'], requested: '2099-01-01' } } })
   })
 
   it('a removed method (ping) → 404 -32601; a missing _meta field → 400 -32602', async () => {
     const ping = await modernPost(url(), alice, 'ping')
     expect(ping.status).toBe(404)
-    expect((await ping.json()).error.code).toBe(-32601)
+    expect((await jsonOf(ping)).error.code).toBe(-32601)
     const noCaps = await fetch(url(), {
       method: 'POST',
       headers: { authorization: `Bearer ${alice}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/list' },
       body: JSON.stringify({ jsonrpc: '2.0', id: 4, method: 'tools/list', params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28' } } }),
     })
     expect(noCaps.status).toBe(400)
-    expect((await noCaps.json()).error.code).toBe(-32602)
+    expect((await jsonOf(noCaps)).error.code).toBe(-32602)
   })
 
   it('subscriptions/listen is acknowledged on a stream that stays open', async () => {
@@ -164,23 +164,23 @@ describe('the modern fixture behind /mcp/:server and the REST engine', () => {
   it('a modern client passes through /mcp/modern: headers checked, Mcp-Param-* forwarded untouched', async () => {
     const discover = await modernPost(`${stack.relayUrl}/mcp/modern`, alice, 'server/discover')
     expect(discover.status).toBe(200)
-    expect((await discover.json()).result.supportedVersions).toEqual(['2026-07-28'])
+    expect((await jsonOf(discover)).result.supportedVersions).toEqual(['2026-07-28'])
     const echo = await modernPost(`${stack.relayUrl}/mcp/modern`, alice, 'tools/call', { name: 'echo', arguments: { text: 'x', region: 'us-west1' } }, { headers: { 'mcp-param-region': 'us-west1' } })
     expect(echo.status).toBe(200)
-    expect((await echo.json()).result.content).toEqual([{ type: 'text', text: 'x' }])
+    expect((await jsonOf(echo)).result.content).toEqual([{ type: 'text', text: 'x' }])
     // The fixture itself refuses a missing Mcp-Param-Region: the relay forwarded what it was given, nothing more.
     const missing = await modernPost(`${stack.relayUrl}/mcp/modern`, alice, 'tools/call', { name: 'echo', arguments: { text: 'x', region: 'us-west1' } })
     expect(missing.status).toBe(400)
-    expect((await missing.json()).error.code).toBe(-32020)
+    expect((await jsonOf(missing)).error.code).toBe(-32020)
     const whoami = await modernPost(`${stack.relayUrl}/mcp/modern`, alice, 'tools/call', { name: 'whoami', arguments: {} })
-    expect(structured((await whoami.json()).result)).toMatchObject({ oid: aliceUser().oid })
+    expect(structured((await jsonOf(whoami)).result)).toMatchObject({ oid: aliceUser().oid })
   })
 
   it('the relay checks Mcp-Name against the body before the request leaves', async () => {
     const before = modern.server.methodCount('tools/call')
     const response = await modernPost(`${stack.relayUrl}/mcp/modern`, alice, 'tools/call', { name: 'whoami', arguments: {} }, { headers: { 'mcp-name': 'echo' } })
     expect(response.status).toBe(400)
-    expect((await response.json()).error.code).toBe(-32020)
+    expect((await jsonOf(response)).error.code).toBe(-32020)
     expect(modern.server.methodCount('tools/call')).toBe(before)
   })
 

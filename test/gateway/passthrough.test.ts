@@ -2,7 +2,7 @@
 // downstream's headers filtered, bad input refused with a clear 4xx, sessions bound to their user.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestStack, type TestStack } from '../helpers/stack.ts'
-import { connectSdk, structured } from '../helpers/mcp-clients.ts'
+import { connectSdk, jsonOf, structured } from '../helpers/mcp-clients.ts'
 
 let stack: TestStack
 let alice: string
@@ -79,7 +79,7 @@ describe('/mcp/:server with the SDK client', () => {
         body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'list_notes', arguments: {} } }),
       })
       expect(stolen.status).toBe(404)
-      expect(await stolen.json()).toMatchObject({ jsonrpc: '2.0', error: { code: -32001 } })
+      expect(await jsonOf(stolen)).toMatchObject({ jsonrpc: '2.0', error: { code: -32001 } })
       // A session id never opened through the relay does not exist either.
       const forged = await fetch(`${stack.relayUrl}/mcp/notes`, { method: 'GET', headers: { authorization: `Bearer ${alice}`, accept: 'text/event-stream', 'mcp-session-id': 'not-a-session' } })
       expect(forged.status).toBe(404)
@@ -130,15 +130,15 @@ describe('/mcp/:server refusals', () => {
     const response = await fetch(`${stack.relayUrl}/mcp/notes`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })
     expect(response.status).toBe(401)
     expect(response.headers.get('www-authenticate')).toBe(`Bearer resource_metadata="${stack.relayUrl}/.well-known/oauth-protected-resource/mcp/notes", scope="${stack.config.relayScope}"`)
-    const prm = await (await fetch(`${stack.relayUrl}/.well-known/oauth-protected-resource/mcp/notes`)).json()
+    const prm = await jsonOf(await fetch(`${stack.relayUrl}/.well-known/oauth-protected-resource/mcp/notes`))
     expect(prm).toMatchObject({ resource: `${stack.relayUrl}/mcp/notes`, authorization_servers: [stack.emulator.issuer], scopes_supported: [stack.config.relayScope] })
-    expect((await (await fetch(`${stack.relayUrl}/.well-known/oauth-protected-resource/mcp`)).json()).resource).toBe(`${stack.relayUrl}/mcp`)
+    expect((await jsonOf(await fetch(`${stack.relayUrl}/.well-known/oauth-protected-resource/mcp`))).resource).toBe(`${stack.relayUrl}/mcp`)
   })
 
   it('a foreign Origin → 403, a foreign Host → 403', async () => {
     const origin = await initialize(alice, { origin: 'http://evil.example' })
     expect(origin.status).toBe(403)
-    expect(await origin.json()).toMatchObject({ error: 'access_denied', reason: 'origin_not_allowed' })
+    expect(await jsonOf(origin)).toMatchObject({ error: 'access_denied', reason: 'origin_not_allowed' })
     const ownOrigin = await initialize(alice, { origin: stack.relayUrl })
     expect(ownOrigin.status).toBe(200)
     await ownOrigin.body?.cancel()
@@ -152,16 +152,16 @@ describe('/mcp/:server refusals', () => {
     const big = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text: 'x'.repeat(1024 * 1024 + 10) } } })
     const tooLarge = await fetch(`${stack.relayUrl}/mcp/notes`, { method: 'POST', headers: { authorization: `Bearer ${alice}`, 'content-type': 'application/json' }, body: big })
     expect(tooLarge.status).toBe(413)
-    expect(await tooLarge.json()).toMatchObject({ reason: 'body_too_large' })
+    expect(await jsonOf(tooLarge)).toMatchObject({ reason: 'body_too_large' })
     const badJson = await fetch(`${stack.relayUrl}/mcp/notes`, { method: 'POST', headers: { authorization: `Bearer ${alice}`, 'content-type': 'application/json', 'mcp-protocol-version': '2026-07-28' }, body: '{"jsonrpc":' })
     expect(badJson.status).toBe(400)
-    expect(await badJson.json()).toMatchObject({ jsonrpc: '2.0', error: { code: -32700 } })
+    expect(await jsonOf(badJson)).toMatchObject({ jsonrpc: '2.0', error: { code: -32700 } })
   })
 
   it('an unknown server → 404 in JSON-RPC form with the relay\'s reason', async () => {
     const response = await fetch(`${stack.relayUrl}/mcp/nope`, { method: 'POST', headers: { authorization: `Bearer ${alice}`, 'content-type': 'application/json' }, body: '{"jsonrpc":"2.0","id":3,"method":"tools/list"}' })
     expect(response.status).toBe(404)
-    expect(await response.json()).toMatchObject({ jsonrpc: '2.0', id: 3, error: { data: { reason: 'server_unknown', error: 'not_found' } } })
+    expect(await jsonOf(response)).toMatchObject({ jsonrpc: '2.0', id: 3, error: { data: { reason: 'server_unknown', error: 'not_found' } } })
   })
 
   it('a downstream 4xx keeps its status and JSON-RPC code, never its words', async () => {
@@ -172,7 +172,7 @@ describe('/mcp/:server refusals', () => {
       body: '{"jsonrpc":"2.0","id":4,"method":"tools/list"}',
     })
     expect(response.status).toBe(400)
-    const body = await response.json()
+    const body = await jsonOf(response)
     expect(body).toMatchObject({ jsonrpc: '2.0', error: { code: -32000 } })
     expect(JSON.stringify(body)).not.toContain('No valid session ID')
   })

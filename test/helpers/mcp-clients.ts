@@ -108,3 +108,8 @@ export async function messagesOf (response: Response): Promise<Array<Record<stri
   }
   return text === '' ? [] : [JSON.parse(text) as Record<string, any>]
 }
+
+/** A JSON body, loosely typed for assertions. */
+export async function jsonOf (response: Response): Promise<any> {
+  return await response.json()
+}
