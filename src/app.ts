@@ -111,7 +111,7 @@ export async function buildApp ({ services, ownsServices = true }: AppOptions): 
   await app.register(opsRoutes, { readinessChecks: services.readinessChecks })
   await app.register(wellKnownRoutes, { publicUrl: config.publicUrl, authorizationServers: services.entraIssuers, relayScope: config.relayScope, mcpServerIds: services.registry.list().map((server) => server.id) })
   await app.register(authRoutes, { signIn: services.signIn, sessions: services.sessions, cookies: cookieSettings(config.publicUrl), publicUrl: config.publicUrl })
-  await app.register(v1Routes, { registry: services.registry, discovery: services.discovery, tools: services.tools })
+  await app.register(v1Routes, { registry: services.registry, discovery: services.discovery, tools: services.tools, toolFilter: services.toolFilter })
   const aggregate = new AggregateEndpoint({
     tools: services.aggregateTools,
     bindings: services.sessionBindings,

@@ -77,7 +77,10 @@ export async function mcpRoutes (app: FastifyInstance, o: McpRoutesOptions): Pro
             signal: disconnectSignal(reply),
           })
           reply.code(answer.status).headers(answer.headers)
-          if (answer.kind === 'json') return reply.type('application/json').send(Buffer.isBuffer(answer.body) ? answer.body : JSON.stringify(answer.body))
+          if (answer.kind === 'json') {
+            if (answer.headers['content-type'] === undefined) reply.type('application/json')
+            return reply.send(Buffer.isBuffer(answer.body) ? answer.body : JSON.stringify(answer.body))
+          }
           return reply.send(answer.body)
         } catch (err) {
           return fail(err, request, reply)

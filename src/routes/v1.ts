@@ -4,12 +4,16 @@ import type { ScopeDiscovery } from '../discovery/scope-discovery.ts'
 import type { ServerRegistry } from '../downstream/registry.ts'
 import { callerOf } from '../http/auth.ts'
 import type { ToolService } from '../mcp/tool-service.ts'
+import type { ToolFilter } from '../gateway/tool-filter.ts'
+import { relayError } from '../errors.ts'
 import { errorResponses } from './schemas.ts'
 
 export interface V1RoutesOptions {
   registry: ServerRegistry
   discovery: ScopeDiscovery
   tools: ToolService
+  /** TOOL_FILTERS: the same tools are hidden and refused here as on /mcp. */
+  toolFilter: ToolFilter
 }
 
 const serverParam = { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' }
@@ -99,7 +103,9 @@ export async function v1Routes (app: FastifyInstance, o: V1RoutesOptions): Promi
   }, async (request: FastifyRequest<{ Params: { server: string } }>, reply) => {
     const { user } = callerOf(request)
     o.registry.get(request.params.server)
-    return { tools: await o.tools.listTools(user, request.params.server, disconnectSignal(reply)) }
+    const allowed = o.toolFilter.forServer(user, request.params.server)
+    const tools = await o.tools.listTools(user, request.params.server, disconnectSignal(reply))
+    return { tools: allowed === undefined ? tools : tools.filter((tool) => allowed(tool.name)) }
   })
 
   app.post('/v1/servers/:server/tools/:tool', {
@@ -122,6 +128,9 @@ export async function v1Routes (app: FastifyInstance, o: V1RoutesOptions): Promi
   }, async (request: FastifyRequest<{ Params: { server: string, tool: string }, Body: { arguments?: Record<string, unknown> } | undefined }>, reply) => {
     const { user } = callerOf(request)
     o.registry.get(request.params.server)
+    if (!o.toolFilter.allows(user, request.params.server, request.params.tool)) {
+      throw relayError('tool_not_allowed', `You may not use the tool "${request.params.tool}" of server "${request.params.server}".`)
+    }
     return await o.tools.callTool(user, request.params.server, request.params.tool, request.body?.arguments ?? {}, disconnectSignal(reply))
   })
 }
