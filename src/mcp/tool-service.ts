@@ -62,6 +62,8 @@ export class ToolService {
         timeoutMs: this.#o.timeoutMs,
         maxResponseBytes: this.#o.maxResponseBytes,
         signal: call.signal,
+        // A legacy server gets its session from the pool right after: no probe session of its own.
+        confirmLegacy: false,
       })
       this.#o.logger.info({ server: serverId, era: detected.era, protocolVersion: detected.protocolVersion }, 'downstream era')
       return detected.era
