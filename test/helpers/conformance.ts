@@ -22,7 +22,7 @@ export const REQUIRED_SCENARIOS = [
   'resources-subscribe', 'prompts-list', 'prompts-get-simple', 'server-sse-multiple-streams', 'dns-rebinding-protection',
 ] as const
 
-export interface ScenarioResult { passed: number, failed: number, ok: boolean }
+export interface ScenarioResult { passed: number, failed: number, ok: boolean, errors: string[] }
 
 export interface Stoppable { url: string, close: () => Promise<void> }
 
@@ -51,10 +51,10 @@ export async function runConformance (url: string, scenarios?: readonly string[]
     for (const dir of await readdir(outDir)) {
       const match = /^server-(.+)-\d{4}-\d{2}-\d{2}T[\d-]+Z$/.exec(dir)
       if (match === null) continue
-      const checks = JSON.parse(await readFile(join(outDir, dir, 'checks.json'), 'utf8')) as Array<{ status: string }>
+      const checks = JSON.parse(await readFile(join(outDir, dir, 'checks.json'), 'utf8')) as Array<{ status: string, errorMessage?: string }>
       const passed = checks.filter((c) => c.status === 'SUCCESS').length
-      const failed = checks.filter((c) => c.status === 'FAILURE').length
-      results.set(match[1] as string, { passed, failed, ok: failed === 0 && passed > 0 })
+      const failures = checks.filter((c) => c.status === 'FAILURE')
+      results.set(match[1] as string, { passed, failed: failures.length, ok: failures.length === 0 && passed > 0, errors: failures.map((c) => c.errorMessage ?? '') })
     }
     return results
   } finally {
