@@ -15,7 +15,7 @@ beforeAll(async () => {
       extraResponseHeaders: {
         'set-cookie': '__Host-obo_session=planted; Path=/; Secure; HttpOnly',
         location: 'https://evil.example/',
-        'content-security-policy': "default-src *",
+        'content-security-policy': 'default-src *',
         'access-control-allow-origin': '*',
         'x-powered-by': 'notes',
       },
