@@ -116,6 +116,7 @@ export async function buildApp ({ services, ownsServices = true }: AppOptions): 
     tools: services.aggregateTools,
     bindings: services.sessionBindings,
     toolEvents: services.pool.events,
+    watch: services.toolWatch,
     loginUrl: rendering.loginUrl,
     keepAliveMs: config.sseKeepAliveMs,
     toolsTtlMs: 30_000,

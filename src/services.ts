@@ -12,6 +12,7 @@ import { OboService } from './entra/obo.ts'
 import { EntraSignIn } from './entra/sign-in.ts'
 import { AggregateTools } from './gateway/aggregate.ts'
 import { PassthroughProxy } from './gateway/passthrough.ts'
+import { ToolWatch } from './gateway/tool-watch.ts'
 import { SessionBindings } from './gateway/session-bindings.ts'
 import { ToolFilter } from './gateway/tool-filter.ts'
 import { McpClientPool } from './mcp/client-pool.ts'
@@ -55,6 +56,8 @@ export interface Services {
   passthrough: PassthroughProxy
   /** The aggregated `/mcp`'s tools (framework-free); the endpoint is built with the app's login URLs. */
   aggregateTools: AggregateTools
+  /** Downstream tool-list changes for the clients listening on `/mcp`. */
+  toolWatch: ToolWatch
   /** Entra issuers whose tokens the relay accepts (mode A), for the relay's PRM. */
   entraIssuers: string[]
   readinessChecks: ReadinessCheck[]
@@ -145,6 +148,7 @@ export async function createServices (deps: ServiceDeps): Promise<Services> {
   })
 
   const aggregateTools = new AggregateTools({ registry, tools, filter: toolFilter, separator: config.toolNameSeparator, logger })
+  const toolWatch = new ToolWatch({ registry, discovery, obo, tools, fetch, maxResponseBytes: config.downstreamMaxResponseBytes, timeoutMs: config.downstreamTimeoutMs, logger })
 
   // Audiences are claimed in configuration order before any request may claim one.
   discovery.start().catch(() => {})
@@ -166,6 +170,7 @@ export async function createServices (deps: ServiceDeps): Promise<Services> {
     sessionBindings,
     passthrough,
     aggregateTools,
+    toolWatch,
     entraIssuers: config.allowedTenants.map((tid) => entraIssuer(config.authorityHost, tid)),
     readinessChecks: [
       { name: 'entra', check: async () => { await msal.probe() } },

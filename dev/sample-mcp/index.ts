@@ -59,6 +59,8 @@ export interface SampleMcpServer {
   releaseStep: (gate: string) => void
   /** MCP answers whose client closed the connection before the answer was complete (an upstream cancellation). */
   abortedAnswers: () => number
+  /** Tells every open session that the tool list changed (`notifications/tools/list_changed`; also `POST /_control/tools-changed`). */
+  notifyToolsChanged: () => void
   close: () => Promise<void>
 }
 
@@ -132,6 +134,9 @@ export async function startSampleMcpServer (options: SampleMcpOptions): Promise<
       for (const [header, value] of Object.entries(options.extraResponseHeaders ?? {})) res.setHeader(header, value)
       res.once('close', () => { if (!res.writableFinished) abortedAnswers++ })
       await handleMcp(req, res)
+    } else if (req.method === 'POST' && path === '/_control/tools-changed') {
+      notifyToolsChanged()
+      res.writeHead(204).end()
     } else if (req.method === 'POST' && path !== undefined && /^\/_control\/gates\/[\w-]{1,100}\/release$/.test(path)) {
       gates.release(path.split('/')[3] as string)
       res.writeHead(204).end()
@@ -204,6 +209,10 @@ export async function startSampleMcpServer (options: SampleMcpOptions): Promise<
     await transport.handleRequest(authedReq, res, body)
   }
 
+  function notifyToolsChanged (): void {
+    for (const { mcp } of sessions.values()) mcp.sendToolListChanged()
+  }
+
   /** The validated claims, or undefined after answering 401/403/503. */
   async function authenticate (req: IncomingMessage, res: ServerResponse): Promise<DelegatedClaims | undefined> {
     const token = readBearerToken(req.headers.authorization)
@@ -256,6 +265,7 @@ export async function startSampleMcpServer (options: SampleMcpOptions): Promise<
     sessionCount: () => sessions.size,
     releaseStep: (gate) => gates.release(gate),
     abortedAnswers: () => abortedAnswers,
+    notifyToolsChanged,
     async close () {
       await Promise.allSettled([...sessions.values()].map(async ({ mcp }) => await mcp.close()))
       sessions.clear()

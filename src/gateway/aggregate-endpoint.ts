@@ -20,6 +20,7 @@ import {
 } from '../mcp/modern/index.ts'
 import { UnknownAggregatedTool, type AggregateTools } from './aggregate.ts'
 import type { SessionBindings } from './session-bindings.ts'
+import type { ToolWatch } from './tool-watch.ts'
 
 export interface AggregateRequest {
   caller: Caller
@@ -36,6 +37,8 @@ export interface AggregateEndpointOptions {
   bindings: SessionBindings
   /** Emits `toolsChanged` (`tid.oid|server`) when a downstream server says its tool list changed. */
   toolEvents: EventEmitter
+  /** Listens downstream for tool-list changes while a client listens here. */
+  watch: ToolWatch
   /** Where the user acts on an intent (sign in, consent). */
   loginUrl: (intent: ErrorIntent, request: FastifyRequest) => string | undefined
   keepAliveMs: number
@@ -281,7 +284,12 @@ export class AggregateEndpoint {
     const prefix = `${userKey(ctx.caller.user)}|`
     const listener = (poolKey: string): void => { if (poolKey.startsWith(prefix)) onChange(sse) }
     this.#o.toolEvents.on('toolsChanged', listener)
-    ctx.reply.raw.once('close', () => { this.#o.toolEvents.off('toolsChanged', listener) })
+    const watching = new AbortController()
+    this.#o.watch.watch(ctx.caller.user, watching.signal, () => onChange(sse))
+    ctx.reply.raw.once('close', () => {
+      this.#o.toolEvents.off('toolsChanged', listener)
+      watching.abort()
+    })
     return sse
   }
 }

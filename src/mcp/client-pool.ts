@@ -127,6 +127,11 @@ export class McpClientPool {
     this.#closing.add(closing)
   }
 
+  /** Drops the cached tool lists of every client under `poolKey` (`tid.oid|server`): the server said they changed. */
+  forgetTools (poolKey: string): void {
+    for (const [key, entry] of this.#clients.entries()) if (key.startsWith(`${poolKey}|`)) entry.tools = undefined
+  }
+
   async close (): Promise<void> {
     this.#clients.clear()
     await Promise.all(this.#closing)

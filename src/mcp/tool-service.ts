@@ -73,6 +73,12 @@ export class ToolService {
     return await probe
   }
 
+  /** Forgets what is cached of this server's tools for this user (modern clients: for everyone, their cache is per server). */
+  forgetTools (user: UserAssertion, serverId: string): void {
+    this.#o.pool.forgetTools(`${userKey(user)}|${serverId}`)
+    this.#modernClients.get(serverId)?.clearCache()
+  }
+
   /** tools/list, every page. */
   async listTools (user: UserAssertion, serverId: string, signal?: AbortSignal): Promise<Tool[]> {
     if (await this.eraOf(user, serverId, signal) === 'modern') {
