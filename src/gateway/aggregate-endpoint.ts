@@ -127,7 +127,7 @@ export class AggregateEndpoint {
     await server.connect(transport)
     reply.hijack()
     const raw = reply.raw
-    writeSecurityHeaders(raw)
+    writeSecurityHeaders(raw, request.id)
     if (newSessionId !== undefined) raw.setHeader('mcp-session-id', newSessionId)
     raw.once('close', () => { server.close().catch(() => {}) })
     await transport.handleRequest(request.raw, raw, ctx.message)
@@ -299,17 +299,19 @@ interface SseWriter {
   end: () => void
 }
 
-function writeSecurityHeaders (raw: ServerResponse): void {
+/** What Fastify's hooks would have added, for answers the SDK transport or an SSE stream writes itself. */
+function writeSecurityHeaders (raw: ServerResponse, requestId: string): void {
   for (const [name, value] of Object.entries(SECURITY_HEADERS)) raw.setHeader(name, value)
   raw.setHeader('content-security-policy', API_CSP)
+  raw.setHeader('x-request-id', requestId)
 }
 
 /** Takes the answer over from Fastify and streams SSE: no buffering, keep-alive comments between events. */
 function openSse (reply: FastifyReply, keepAliveMs: number): SseWriter {
   reply.hijack()
   const raw = reply.raw
-  writeSecurityHeaders(raw)
-  raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-accel-buffering': 'no', 'x-request-id': reply.request.id })
+  writeSecurityHeaders(raw, reply.request.id)
+  raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' })
   raw.flushHeaders()
   const timer = setInterval(() => { if (!raw.writableEnded) raw.write(': keep-alive\n\n') }, keepAliveMs)
   timer.unref()

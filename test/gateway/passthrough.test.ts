@@ -112,6 +112,25 @@ describe('/mcp/:server headers', () => {
     await response.body?.cancel()
   })
 
+  it('a downstream WWW-Authenticate (claims step-up) is rewritten to name the relay\'s own PRM', async () => {
+    const { transport, close } = await connectSdk(`${stack.relayUrl}/mcp/notes`, alice)
+    try {
+      const response = await fetch(`${stack.relayUrl}/mcp/notes`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${alice}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': transport.sessionId as string, 'mcp-protocol-version': '2025-11-25' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 12, method: 'tools/call', params: { name: 'stepup', arguments: {} } }),
+      })
+      expect(response.status).toBe(401)
+      const challenge = response.headers.get('www-authenticate') ?? ''
+      expect(challenge).toMatch(new RegExp(`^Bearer resource_metadata="${stack.relayUrl}/\\.well-known/oauth-protected-resource/mcp/notes", error="insufficient_claims"`))
+      expect(challenge).toMatch(/claims="[A-Za-z0-9_-]+"/)
+      expect(challenge).not.toContain(stack.notes.prmUrl)
+      expect(await jsonOf(response)).toMatchObject({ id: 12, error: { data: { error: 'interaction_required', reason: 'downstream_claims_challenge', claims: expect.any(String), login_url: expect.stringContaining('/auth/login?claims=') } } })
+    } finally {
+      await close()
+    }
+  })
+
   it('the caller\'s cookies and its own token never go upstream: the server sees only the OBO token', async () => {
     const { client, close } = await connectSdk(`${stack.relayUrl}/mcp/notes`, alice, { headers: { cookie: '__Host-obo_session=mine' } })
     try {
