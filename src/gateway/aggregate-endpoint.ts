@@ -15,8 +15,8 @@ import { RelayError, type ErrorIntent } from '../errors.ts'
 import type { Caller } from '../http/auth.ts'
 import { API_CSP, SECURITY_HEADERS } from '../http/security-headers.ts'
 import {
-  classifyEra, invalidParams, META_KEYS, methodNotFound, MODERN_PROTOCOL_VERSIONS, NOTIFICATIONS, validateModernRequest,
-  type ClientCapabilities, type JsonObject, type ModernRequest, type RequestId,
+  checkMcpParamHeaders, classifyEra, headerMismatch, invalidParams, META_KEYS, methodNotFound, MODERN_PROTOCOL_VERSIONS, NOTIFICATIONS, validateModernRequest,
+  type ClientCapabilities, type JsonObject, type ModernRequest, type RequestId, type Tool as ModernTool,
 } from '../mcp/modern/index.ts'
 import { UnknownAggregatedTool, type AggregateTools } from './aggregate.ts'
 import type { SessionBindings } from './session-bindings.ts'
@@ -222,6 +222,17 @@ export class AggregateEndpoint {
     const responses = isObject(params['inputResponses']) ? { ...params['inputResponses'] } : undefined
     if (responses !== undefined) delete responses[SIGN_IN_INPUT]
     const requestState = typeof params['requestState'] === 'string' ? params['requestState'] : undefined
+
+    // Our tools carry their server's schemas, `x-mcp-header` included: the mirrored arguments are checked here.
+    // @see basic/transports/streamable-http.mdx § Server Validation
+    try {
+      const tool = await this.#o.tools.definition(user, name, ctx.signal)
+      const problem = tool === undefined ? undefined : checkMcpParamHeaders(ctx.request.headers, tool as ModernTool, args)
+      if (problem !== undefined) return sendAnswer(reply, headerMismatch(rpc.id, problem))
+    } catch (err) {
+      if (err instanceof UnknownAggregatedTool) return sendAnswer(reply, invalidParams(rpc.id, err.message))
+      // No list to check against (the server refuses the user, is down…): the call itself reports why.
+    }
 
     let sse: SseWriter | undefined
     const onProgress = progressToken === undefined

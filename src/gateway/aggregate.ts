@@ -82,6 +82,13 @@ export class AggregateTools {
     return { serverId: parsed.serverId, tool }
   }
 
+  /** The exposed definition of one tool (its downstream schema, renamed), or undefined; from the cached list. */
+  async definition (user: UserAssertion, name: string, signal?: AbortSignal): Promise<Tool | undefined> {
+    const { serverId, tool } = await this.resolve(user, name, signal)
+    const found = (await this.#o.tools.listTools(user, serverId, signal)).find((candidate) => candidate.name === tool)
+    return found === undefined ? undefined : { ...found, name }
+  }
+
   async call (user: UserAssertion, name: string, args: Record<string, unknown>, options: CallToolOptions): Promise<AggregateCallOutcome> {
     const { serverId, tool } = await this.resolve(user, name, options.signal)
     try {

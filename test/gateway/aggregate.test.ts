@@ -123,6 +123,18 @@ describe('aggregated /mcp, modern client (requests written by hand from 2026-07-
     expect((await jsonOf(noMethod)).error.code).toBe(-32020)
   })
 
+  it('checks Mcp-Param-* against the arguments of a tool whose schema mirrors them (x-mcp-header)', async () => {
+    const missing = await modernPost(url(), alice, 'tools/call', { name: 'modern__echo', arguments: { text: 'x', region: 'eu' } })
+    expect(missing.status).toBe(400)
+    expect((await jsonOf(missing)).error.code).toBe(-32020)
+    const given = await modernPost(url(), alice, 'tools/call', { name: 'modern__echo', arguments: { text: 'x', region: 'eu' } }, { headers: { 'mcp-param-region': 'eu' } })
+    expect(given.status).toBe(200)
+    expect((await messagesOf(given))[0]!.result.content).toEqual([{ type: 'text', text: 'x' }])
+    const unknown = await modernPost(url(), alice, 'tools/call', { name: 'nope__x', arguments: {} })
+    expect(unknown.status).toBe(400)
+    expect((await jsonOf(unknown)).error.code).toBe(-32602)
+  })
+
   it('an unsupported version → 400 UnsupportedProtocolVersion (-32022) listing the supported ones', async () => {
     const response = await fetch(url(), {
       method: 'POST',
