@@ -3,7 +3,6 @@
 // replica serves them); modern (2026-07-28) clients are served statelessly from the specification.
 import { randomUUID } from 'node:crypto'
 import type { EventEmitter } from 'node:events'
-import type { ServerResponse } from 'node:http'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Server } from '@modelcontextprotocol/sdk/server/index.js'
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
@@ -125,9 +124,9 @@ export class AggregateEndpoint {
     const server = this.#legacyServer(ctx, session, sessionId ?? newSessionId ?? '')
     const transport = new StreamableHTTPServerTransport({})
     await server.connect(transport)
+    writeSecurityHeaders(reply)
     reply.hijack()
     const raw = reply.raw
-    writeSecurityHeaders(raw, request.id)
     if (newSessionId !== undefined) raw.setHeader('mcp-session-id', newSessionId)
     raw.once('close', () => { server.close().catch(() => {}) })
     await transport.handleRequest(request.raw, raw, ctx.message)
@@ -310,18 +309,22 @@ interface SseWriter {
   end: () => void
 }
 
-/** What Fastify's hooks would have added, for answers the SDK transport or an SSE stream writes itself. */
-function writeSecurityHeaders (raw: ServerResponse, requestId: string): void {
+/**
+ * For answers the SDK transport or an SSE stream writes itself (hijacked from Fastify): the headers the hooks set
+ * so far (request id, CORS) and those the onSend hook would have added.
+ */
+function writeSecurityHeaders (reply: FastifyReply): void {
+  const raw = reply.raw
+  for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) raw.setHeader(name, value)
   for (const [name, value] of Object.entries(SECURITY_HEADERS)) raw.setHeader(name, value)
   raw.setHeader('content-security-policy', API_CSP)
-  raw.setHeader('x-request-id', requestId)
 }
 
 /** Takes the answer over from Fastify and streams SSE: no buffering, keep-alive comments between events. */
 function openSse (reply: FastifyReply, keepAliveMs: number): SseWriter {
+  writeSecurityHeaders(reply)
   reply.hijack()
   const raw = reply.raw
-  writeSecurityHeaders(raw, reply.request.id)
   raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' })
   raw.flushHeaders()
   const timer = setInterval(() => { if (!raw.writableEnded) raw.write(': keep-alive\n\n') }, keepAliveMs)
