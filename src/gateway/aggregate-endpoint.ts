@@ -233,11 +233,11 @@ export class AggregateEndpoint {
       // No list to check against (the server refuses the user, is down…): the call itself reports why.
     }
 
-    let sse: SseWriter | undefined
-    const onProgress = progressToken === undefined
+    // A caller asking for progress gets the SSE answer at once: its stream (with keep-alives) starts before any step.
+    const sse: SseWriter | undefined = progressToken === undefined ? undefined : openSse(reply, this.#o.keepAliveMs)
+    const onProgress = sse === undefined
       ? undefined
       : (progress: { progress: number, total?: number | undefined, message?: string | undefined }) => {
-          sse ??= openSse(reply, this.#o.keepAliveMs)
           sse.write({ jsonrpc: '2.0', method: NOTIFICATIONS.progress, params: { progressToken, ...progress } })
         }
     const finish = (status: number, body: unknown): void => {

@@ -3,7 +3,7 @@
 // events, and a client that goes away mid-stream cancels the upstream request.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { startTestStack, type TestStack } from '../helpers/stack.ts'
-import { connectSdk, structured } from '../helpers/mcp-clients.ts'
+import { connectSdk, modernPost, structured } from '../helpers/mcp-clients.ts'
 
 let stack: TestStack
 let alice: string
@@ -64,6 +64,32 @@ describe('a client that goes away', () => {
     controller.abort()
     await vi.waitFor(() => { expect(stack.notes.abortedAnswers()).toBeGreaterThan(before) }, { timeout: 10_000, interval: 20 })
     await close()
+  })
+
+  it('on /mcp, a legacy client\'s cancellation (notifications/cancelled) reaches the downstream call', async () => {
+    const { client, close } = await connectSdk(`${stack.relayUrl}/mcp`, alice)
+    const before = stack.notes.abortedAnswers()
+    const controller = new AbortController()
+    const progress = queue<number>()
+    const call = client.callTool({ name: 'notes__stepped', arguments: { gate: 'cancel-legacy', steps: 5 } }, undefined, { signal: controller.signal, onprogress: (p) => progress.push(p.progress) })
+    stack.notes.releaseStep('cancel-legacy')
+    expect(await progress.next()).toBe(1)
+    controller.abort()
+    await expect(call).rejects.toThrow()
+    await vi.waitFor(() => { expect(stack.notes.abortedAnswers()).toBeGreaterThan(before) }, { timeout: 10_000, interval: 20 })
+    await close()
+  })
+
+  it('on /mcp, a modern client closing its stream cancels the downstream call', async () => {
+    const before = stack.notes.abortedAnswers()
+    const controller = new AbortController()
+    const response = await modernPost(`${stack.relayUrl}/mcp`, alice, 'tools/call', { name: 'notes__stepped', arguments: { gate: 'cancel-modern', steps: 5 } }, { progressToken: 'm', signal: controller.signal })
+    const reader = response.body!.getReader()
+    stack.notes.releaseStep('cancel-modern')
+    let seen = ''
+    while (!seen.includes('notifications/progress')) seen += new TextDecoder().decode((await reader.read()).value)
+    controller.abort()
+    await vi.waitFor(() => { expect(stack.notes.abortedAnswers()).toBeGreaterThan(before) }, { timeout: 10_000, interval: 20 })
   })
 
   it('writes keep-alive comments on an idle stream, only between events', async () => {

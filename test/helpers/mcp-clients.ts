@@ -74,7 +74,7 @@ export async function startModernFixture (options: { onCancelled?: () => void } 
 }
 
 /** A hand-written 2026-07-28 request: every header the spec requires, mirrored from the body. */
-export async function modernPost (url: string, token: string, method: string, params: Record<string, unknown> = {}, options: { id?: number | string, headers?: Record<string, string>, capabilities?: Record<string, unknown>, progressToken?: string } = {}): Promise<Response> {
+export async function modernPost (url: string, token: string, method: string, params: Record<string, unknown> = {}, options: { id?: number | string, headers?: Record<string, string>, capabilities?: Record<string, unknown>, progressToken?: string, signal?: AbortSignal } = {}): Promise<Response> {
   const meta: Record<string, unknown> = {
     'io.modelcontextprotocol/protocolVersion': '2026-07-28',
     'io.modelcontextprotocol/clientCapabilities': options.capabilities ?? {},
@@ -94,6 +94,7 @@ export async function modernPost (url: string, token: string, method: string, pa
     method: 'POST',
     headers: { ...headers, ...options.headers },
     body: JSON.stringify({ jsonrpc: '2.0', id: options.id ?? 1, method, params: { ...params, _meta: meta } }),
+    ...(options.signal !== undefined && { signal: options.signal }),
   })
 }
 
