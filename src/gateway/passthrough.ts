@@ -106,7 +106,8 @@ export class PassthroughProxy {
     const controller = new AbortController()
     const onAbort = (): void => controller.abort(request.signal.reason)
     request.signal.addEventListener('abort', onAbort, { once: true })
-    const exempt = request.method === 'GET' || (request.method === 'POST' && methodOf(request, parse) === METHODS.subscriptionsListen)
+    // subscriptions/listen is modern only, and modern requests name their method in a header: no body is parsed for this.
+    const exempt = request.method === 'GET' || header(request.headers, HEADERS.method) === METHODS.subscriptionsListen
     const total = exempt || request.method === 'DELETE' ? undefined : setTimeout(() => controller.abort(new Error('total timeout')), this.#o.totalTimeoutMs)
     const release = (): void => {
       clearTimeout(total)
