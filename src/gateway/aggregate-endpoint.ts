@@ -295,7 +295,7 @@ export class AggregateEndpoint {
     const listener = (poolKey: string): void => { if (poolKey.startsWith(prefix)) onChange(sse) }
     this.#o.toolEvents.on('toolsChanged', listener)
     const watching = new AbortController()
-    this.#o.watch.watch(ctx.caller.user, watching.signal, () => onChange(sse))
+    this.#o.watch.subscribe(ctx.caller.user, watching.signal, () => onChange(sse))
     ctx.reply.raw.once('close', () => {
       this.#o.toolEvents.off('toolsChanged', listener)
       watching.abort()

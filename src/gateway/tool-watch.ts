@@ -5,7 +5,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js'
 import type { Logger } from 'pino'
-import type { UserAssertion } from '../caller/user-assertion.ts'
+import { userKey, type UserAssertion } from '../caller/user-assertion.ts'
 import type { ServerRegistry } from '../downstream/registry.ts'
 import type { OboService } from '../entra/obo.ts'
 import { RelayError } from '../errors.ts'
@@ -29,9 +29,32 @@ export interface ToolWatchOptions {
 
 export class ToolWatch {
   readonly #o: ToolWatchOptions
+  /** One downstream watch per user, however many streams that user holds open (on this replica). */
+  readonly #byUser = new Map<string, { controller: AbortController, listeners: Set<(serverId: string) => void> }>()
 
   constructor (options: ToolWatchOptions) {
     this.#o = options
+  }
+
+  /** Calls `onChange(serverId)` on each change of this user's servers' tools until `signal` aborts. */
+  subscribe (user: UserAssertion, signal: AbortSignal, onChange: (serverId: string) => void): void {
+    if (signal.aborted) return
+    const key = userKey(user)
+    let shared = this.#byUser.get(key)
+    if (shared === undefined) {
+      const created = { controller: new AbortController(), listeners: new Set<(serverId: string) => void>() }
+      this.#byUser.set(key, created)
+      this.watch(user, created.controller.signal, (serverId) => { for (const listener of created.listeners) listener(serverId) })
+      shared = created
+    }
+    const entry = shared
+    entry.listeners.add(onChange)
+    signal.addEventListener('abort', () => {
+      entry.listeners.delete(onChange)
+      if (entry.listeners.size > 0) return
+      entry.controller.abort()
+      if (this.#byUser.get(key) === entry) this.#byUser.delete(key)
+    }, { once: true })
   }
 
   /** Watches every server for this user until `signal` aborts; `onChange(serverId)` after each change (caches dropped first). */
