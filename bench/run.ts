@@ -3,6 +3,7 @@
 //   proxy    — the same through a plain streaming reverse proxy (undici), the floor for any gateway
 //   relay    — POST /v1/servers/notes/tools/whoami, OBO cache hit (the steady state)
 //   relay-miss — the same with a new user assertion each call: OBO through MSAL to the emulator every time
+//   gateway  — the SDK client through /mcp/notes (pass-through) and /mcp (aggregated), OBO cache hit
 // Also: OboService.exchange alone (hit vs miss) and memory per active user.
 // Usage: npm run bench [-- --n 300]
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
@@ -54,9 +55,9 @@ const proxy = createServer((req: IncomingMessage, res: ServerResponse) => {
 })
 await new Promise<void>((resolve) => proxy.listen(proxyPort, '127.0.0.1', resolve))
 
-async function mcpClient (url: string): Promise<Client> {
+async function mcpClient (url: string, token = oboToken): Promise<Client> {
   const client = new Client({ name: 'bench', version: '1' })
-  await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${oboToken}` } } }))
+  await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }))
   return client
 }
 
@@ -94,6 +95,10 @@ results.push(await measure('direct MCP call (baseline)', N, async () => { await 
 results.push(await measure('plain reverse proxy', N, async () => { await viaProxy.callTool({ name: 'whoami', arguments: {} }) }))
 results.push(await measure('relay REST, OBO cache hit', N, async () => { await relayCall(warmToken) }))
 results.push(await measure('relay REST, OBO miss (MSAL→Entra)', MISS_N, async (i) => { await relayCall(missTokens[i < 0 ? MISS_N - 1 - i : i]!) }))
+const viaGateway = await mcpClient(`${stack.relayUrl}/mcp/notes`, warmToken)
+const viaAggregate = await mcpClient(`${stack.relayUrl}/mcp`, warmToken)
+results.push(await measure('relay /mcp/notes pass-through', N, async () => { await viaGateway.callTool({ name: 'whoami', arguments: {} }) }))
+results.push(await measure('relay /mcp aggregated', N, async () => { await viaAggregate.callTool({ name: 'notes__whoami', arguments: {} }) }))
 
 // OboService alone: the relay's cache in front of MSAL.
 const assertionFor = (token: string): UserAssertion => ({ tid: stack.emulator.tenantId, oid: alice.oid, upn: alice.username, name: alice.name, token, exp: Math.floor(Date.now() / 1000) + 3600, mode: 'entra_bearer' })
@@ -142,12 +147,15 @@ for (const r of results) {
 }
 console.log(`\nOBO cache: hit p50 ${fmt(hit.p50)} (p95 ${fmt(hit.p95)}), miss p50 ${fmt(miss.p50)} (p95 ${fmt(miss.p95)}) → miss/hit ${(miss.p50 / hit.p50).toFixed(0)}×`)
 console.log(`relay overhead over the plain proxy at p50: ${fmt(results[2]!.p50 - results[1]!.p50)} (${(results[2]!.p50 / results[1]!.p50).toFixed(2)}×)`)
+console.log(`pass-through overhead over the plain proxy at p50: ${fmt(results[4]!.p50 - results[1]!.p50)} (${(results[4]!.p50 / results[1]!.p50).toFixed(2)}×)`)
 console.log(`memory per active user (${USERS} users, heap after GC${globalThis.gc === undefined ? '; run with --expose-gc for exact figures' : ''}):`)
 console.log(`  direct: own MCP client + server session   ${(directBytesPerUser / 1024).toFixed(1)} KiB`)
 console.log(`  relay: OBO entry + pooled client + session ${(relayBytesPerUser / 1024).toFixed(1)} KiB  (${(relayBytesPerUser / directBytesPerUser).toFixed(2)}× direct; pool ${poolSize} clients, ${oboEntries} OBO entries)`)
 
 await direct.close()
 await viaProxy.close()
+await viaGateway.close()
+await viaAggregate.close()
 proxy.close()
 await proxyAgent.close()
 await relayAgent.close()

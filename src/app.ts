@@ -10,6 +10,7 @@ import { shedLoad } from './http/load-shedding.ts'
 import { limitClients, limitUsers } from './http/rate-limit.ts'
 import { authChain, requireRouteAuth } from './http/auth.ts'
 import { limitConnectionsPerClient } from './http/connection-limit.ts'
+import { drainConnectionsOnClose } from './http/drain.ts'
 import { cookieNames, cookieOptions, readSessionId } from './http/cookies.ts'
 import { refuseCrossSite } from './http/csrf.ts'
 import { clientErrorHandler, errorHandling, frameworkErrors, type ErrorRendering } from './http/error-handler.ts'
@@ -18,7 +19,7 @@ import { loginUrlFor } from './http/login-urls.ts'
 import { docsCsp, securityHeaders } from './http/security-headers.ts'
 import { browserSessionStrategy, entraBearerStrategy, relayTokenStrategy } from './http/strategies.ts'
 import { safeUrlForLog } from './observability/logger.ts'
-import { AGENT_SCOPES } from './agent-auth/scopes.ts'
+import { AGENT_SCOPES, RESOURCE_SCOPES } from './agent-auth/scopes.ts'
 import { agentInteractionRoutes } from './routes/agent-interaction.ts'
 import { agentAdminRoutes } from './routes/agent-admin.ts'
 import { authRoutes } from './routes/auth.ts'
@@ -27,7 +28,10 @@ import { createKeyring, deriveKey } from './crypto/keyring.ts'
 import { homeRoutes } from './routes/home.ts'
 import { opsRoutes } from './routes/ops.ts'
 import { v1Routes } from './routes/v1.ts'
-import { resourceMetadataUrlFor } from './http/resources.ts'
+import { resourceMetadataUrlFor, resourcePathOf } from './http/resources.ts'
+import { guardMcpOrigin } from './http/mcp-origin.ts'
+import { mcpRoutes } from './routes/mcp.ts'
+import { AggregateEndpoint } from './gateway/aggregate-endpoint.ts'
 import { wellKnownRoutes } from './routes/well-known.ts'
 import type { Services } from './services.ts'
 
@@ -47,6 +51,9 @@ export async function buildApp ({ services, ownsServices = true }: AppOptions): 
   const rendering: ErrorRendering = {
     resourceMetadataUrl: (request) => resourceMetadataUrlFor(config.publicUrl, request.url.split('?')[0] ?? '/'),
     loginUrl: (intent, request) => loginUrlFor(intent, config, request.caller),
+    // MCP clients take the scope to ask for from the 401 (MCP authorization § Scope Selection Strategy): the
+    // relay authorization server's scopes, the first authorization server its PRM names.
+    challengeScope: (request) => resourcePathOf(request.url)?.startsWith('/mcp') === true ? RESOURCE_SCOPES.join(' ') : undefined,
   }
   const app = Fastify({
     loggerInstance: services.logger as FastifyBaseLogger,
@@ -74,6 +81,8 @@ export async function buildApp ({ services, ownsServices = true }: AppOptions): 
     clientErrorHandler,
   })
   limitConnectionsPerClient(app.server, config.trustProxy === false ? config.maxConnectionsPerClient : 0)
+  const drain = drainConnectionsOnClose(app.server)
+  app.addHook('preClose', async () => { drain.close() })
   if (ownsServices) app.addHook('onClose', async () => { await services.close() })
 
   // Hooks first, so every route below (the docs included) gets them.
@@ -90,6 +99,8 @@ export async function buildApp ({ services, ownsServices = true }: AppOptions): 
   errorHandling(app, rendering)
   // Cookies are parsed (their own onRequest hook) before the auth chain reads the session cookie.
   await app.register(fastifyCookie, { secret: services.cookieSecret.toString('base64url') })
+  // DNS-rebinding protection of the MCP endpoints comes before authentication.
+  guardMcpOrigin(app, { publicUrl: config.publicUrl, allowedHosts: config.mcpAllowedHosts, allowedOrigins: config.corsAllowedOrigins })
   const browserSession = browserSessionStrategy(services.sessions, cookieSettings(config.publicUrl), config.publicUrl)
   // Relay-issued tokens first: the Entra strategy would refuse a DPoP scheme or an opaque token as malformed.
   authChain(app, { strategies: [relayTokenStrategy(services.agentAuth.verifier), entraBearerStrategy(services.validateAccessToken), browserSession] })
@@ -151,6 +162,7 @@ export async function buildApp ({ services, ownsServices = true }: AppOptions): 
     authorizationServers: [config.publicUrl.origin, ...services.entraIssuers],
     scopes: Object.keys(AGENT_SCOPES),
     relayScope: config.relayScope,
+    mcpServerIds: services.registry.list().map((server) => server.id),
   })
   const { agentAuth } = services
   const interaction = agentInteractionRoutes({
@@ -173,7 +185,17 @@ export async function buildApp ({ services, ownsServices = true }: AppOptions): 
   await app.register(oauthRoutes, { provider: agentAuth.provider, publicUrl: config.publicUrl, requestIds: agentAuth.requestIds })
   await app.register(interaction.routes)
   await app.register(agentAdminRoutes, { grants: agentAuth.grants, rotateSigningKeys: agentAuth.rotateSigningKeys, operatorApiToken: config.agentAuth.operatorApiToken })
-  await app.register(v1Routes, { registry: services.registry, discovery: services.discovery, tools: services.tools })
+  await app.register(v1Routes, { registry: services.registry, discovery: services.discovery, tools: services.tools, toolFilter: services.toolFilter })
+  const aggregate = new AggregateEndpoint({
+    tools: services.aggregateTools,
+    bindings: services.sessionBindings,
+    toolEvents: services.pool.events,
+    watch: services.toolWatch,
+    loginUrl: rendering.loginUrl,
+    keepAliveMs: config.sseKeepAliveMs,
+    toolsTtlMs: 30_000,
+  })
+  await app.register(mcpRoutes, { prefix: '/mcp', passthrough: services.passthrough, aggregate, rendering, corsAllowedOrigins: config.corsAllowedOrigins, maxJsonDepth: config.maxJsonDepth })
   await app.register(homeRoutes, {
     browserCaller: async (request: FastifyRequest) => await browserSession.optional(request),
     discovery: services.discovery,

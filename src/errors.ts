@@ -38,6 +38,13 @@ export const REASONS = {
   server_unknown: [404, 'not_found'],
   tool_unknown: [404, 'not_found'],
   cross_site_refused: [403, 'access_denied'],
+  origin_not_allowed: [403, 'access_denied'],
+  host_not_allowed: [403, 'access_denied'],
+  method_not_allowed: [405, 'invalid_request'],
+  not_acceptable: [406, 'invalid_request'],
+  mcp_session_required: [400, 'invalid_request'],
+  mcp_session_unknown: [404, 'not_found'],
+  tool_not_allowed: [403, 'access_denied'],
   // Who is calling
   credentials_missing: [401, 'invalid_token'],
   token_malformed: [401, 'invalid_token'],

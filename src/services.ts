@@ -11,6 +11,11 @@ import { ServerRegistry } from './downstream/registry.ts'
 import { MsalFactory } from './entra/msal.ts'
 import { OboService } from './entra/obo.ts'
 import { EntraSignIn } from './entra/sign-in.ts'
+import { AggregateTools } from './gateway/aggregate.ts'
+import { PassthroughProxy } from './gateway/passthrough.ts'
+import { ToolWatch } from './gateway/tool-watch.ts'
+import { SessionBindings } from './gateway/session-bindings.ts'
+import { ToolFilter } from './gateway/tool-filter.ts'
 import { McpClientPool } from './mcp/client-pool.ts'
 import { ToolService } from './mcp/tool-service.ts'
 import { createDispatcher, createFetch, type FetchLike } from './net/http-client.ts'
@@ -51,6 +56,15 @@ export interface Services {
   discovery: ScopeDiscovery
   pool: McpClientPool
   tools: ToolService
+  /** TOOL_FILTERS, for `/v1`, `/mcp/:server` and `/mcp`. */
+  toolFilter: ToolFilter
+  /** Which user opened each MCP session (in the store). */
+  sessionBindings: SessionBindings
+  passthrough: PassthroughProxy
+  /** The aggregated `/mcp`'s tools (framework-free); the endpoint is built with the app's login URLs. */
+  aggregateTools: AggregateTools
+  /** Downstream tool-list changes for the clients listening on `/mcp`. */
+  toolWatch: ToolWatch
   /** Entra issuers whose tokens the relay accepts (mode A), for the relay's PRM. */
   entraIssuers: string[]
   readinessChecks: ReadinessCheck[]
@@ -138,7 +152,7 @@ export async function createServices (deps: ServiceDeps): Promise<Services> {
   })
   const pool = own(new McpClientPool({ fetch, logger, maxResponseBytes: config.downstreamMaxResponseBytes, closeTimeoutMs: Math.min(config.downstreamTimeoutMs, 5_000) }), (p) => p.close())
   metrics.observeMcpClients(() => pool.size)
-  const tools = new ToolService({ registry, discovery, obo, pool, logger, timeoutMs: config.downstreamTimeoutMs, maxResponseBytes: config.downstreamMaxResponseBytes, onDownstream: metrics.downstream })
+  const tools = new ToolService({ registry, discovery, obo, pool, logger, fetch, timeoutMs: config.downstreamTimeoutMs, maxResponseBytes: config.downstreamMaxResponseBytes, onDownstream: metrics.downstream })
 
   // What anyone can make the authorization server store lives apart from tokens and grants (see agent-auth/adapter.ts).
   // Client ID metadata documents: its own SSRF-safe fetcher, reaching private addresses only for listed hosts.
@@ -157,6 +171,28 @@ export async function createServices (deps: ServiceDeps): Promise<Services> {
     throw err
   }
 
+  const toolFilter = new ToolFilter(config.toolFilters)
+  const sessionBindings = new SessionBindings(store, config.mcpSessionTtlSec * 1000, deps.now)
+  // Its own connection pool, kept alive: the pass-through is the hot path (benchmarked against a plain proxy).
+  const gatewayDispatcher = own(createDispatcher({ trustedCaPem: config.trustedCaPem }), (d) => d.close())
+  const passthrough = new PassthroughProxy({
+    registry,
+    discovery,
+    obo,
+    bindings: sessionBindings,
+    filter: toolFilter,
+    dispatcher: gatewayDispatcher,
+    logger,
+    headersTimeoutMs: config.downstreamTimeoutMs,
+    idleTimeoutMs: config.streamIdleTimeoutMs,
+    totalTimeoutMs: config.streamTotalTimeoutMs,
+    keepAliveMs: config.sseKeepAliveMs,
+    maxResponseBytes: config.downstreamMaxResponseBytes,
+  })
+
+  const aggregateTools = new AggregateTools({ registry, tools, filter: toolFilter, separator: config.toolNameSeparator, logger })
+  const toolWatch = new ToolWatch({ registry, discovery, obo, tools, fetch, maxResponseBytes: config.downstreamMaxResponseBytes, timeoutMs: config.downstreamTimeoutMs, logger })
+
   // Audiences are claimed in configuration order before any request may claim one.
   discovery.start().catch(() => {})
 
@@ -174,6 +210,11 @@ export async function createServices (deps: ServiceDeps): Promise<Services> {
     discovery,
     pool,
     tools,
+    toolFilter,
+    sessionBindings,
+    passthrough,
+    aggregateTools,
+    toolWatch,
     entraIssuers: config.allowedTenants.map((tid) => entraIssuer(config.authorityHost, tid)),
     readinessChecks: [
       { name: 'entra', check: async () => { await msal.probe() } },

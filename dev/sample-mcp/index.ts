@@ -7,7 +7,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js'
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js'
 import { bearerChallenge, createJwksKeySet, readBearerToken, TokenRejectedError, validateAccessToken, type AccessTokenPolicy, type DelegatedClaims } from './auth.ts'
-import { createSampleMcp, STEP_UP_ACRS, STEP_UP_TOOL, userKeyOf, type Note } from './tools.ts'
+import { createSampleMcp, StepGates, STEP_UP_ACRS, STEP_UP_TOOL, userKeyOf, type Note } from './tools.ts'
 
 export interface SampleMcpOptions {
   name: 'notes' | 'calendar'
@@ -43,6 +43,8 @@ export interface SampleMcpOptions {
   clockToleranceSec?: number
   /** pino-compatible; default silent. Never receives tokens. */
   logger?: SampleMcpLogger
+  /** Headers added to every MCP answer (tests: a hostile server's `Set-Cookie`, `Location`, CSP…). */
+  extraResponseHeaders?: Record<string, string>
 }
 
 export interface SampleMcpLogger {
@@ -58,6 +60,12 @@ export interface SampleMcpServer {
   prmUrl: string
   /** Open MCP sessions (ended by DELETE or close). */
   sessionCount: () => number
+  /** Releases the next step of the `stepped` tool's gate `gate` (also `POST /_control/gates/<gate>/release`). */
+  releaseStep: (gate: string) => void
+  /** MCP answers whose client closed the connection before the answer was complete (an upstream cancellation). */
+  abortedAnswers: () => number
+  /** Tells every open session that the tool list changed (`notifications/tools/list_changed`; also `POST /_control/tools-changed`). */
+  notifyToolsChanged: () => void
   close: () => Promise<void>
 }
 
@@ -85,8 +93,11 @@ export async function startSampleMcpServer (options: SampleMcpOptions): Promise<
   }
   const sessions = new Map<string, Session>()
   const notesByUser = new Map<string, Note[]>()
+  const gates = new StepGates()
+  let abortedAnswers = 0
   const toolContext = {
     name,
+    gates,
     notesByUser,
     slowToolStepMs: options.slowToolStepMs ?? 200,
     ...(options.toolsPageSize !== undefined && { toolsPageSize: options.toolsPageSize }),
@@ -127,7 +138,15 @@ export async function startSampleMcpServer (options: SampleMcpOptions): Promise<
     if (path === prmPath && (req.method === 'GET' || req.method === 'HEAD')) {
       sendJson(res, 200, protectedResourceMetadata)
     } else if (path === '/mcp') {
+      for (const [header, value] of Object.entries(options.extraResponseHeaders ?? {})) res.setHeader(header, value)
+      res.once('close', () => { if (!res.writableFinished) abortedAnswers++ })
       await handleMcp(req, res)
+    } else if (req.method === 'POST' && path === '/_control/tools-changed') {
+      notifyToolsChanged()
+      res.writeHead(204).end()
+    } else if (req.method === 'POST' && path !== undefined && /^\/_control\/gates\/[\w-]{1,100}\/release$/.test(path)) {
+      gates.release(path.split('/')[3] as string)
+      res.writeHead(204).end()
     } else {
       sendJson(res, 404, { error: 'not_found', error_description: 'no such route' })
     }
@@ -197,6 +216,10 @@ export async function startSampleMcpServer (options: SampleMcpOptions): Promise<
     await transport.handleRequest(authedReq, res, body)
   }
 
+  function notifyToolsChanged (): void {
+    for (const { mcp } of sessions.values()) mcp.sendToolListChanged()
+  }
+
   /** The validated claims, or undefined after answering 401/403/503. */
   async function authenticate (req: IncomingMessage, res: ServerResponse): Promise<DelegatedClaims | undefined> {
     const token = readBearerToken(req.headers.authorization)
@@ -247,6 +270,9 @@ export async function startSampleMcpServer (options: SampleMcpOptions): Promise<
     origin,
     prmUrl,
     sessionCount: () => sessions.size,
+    releaseStep: (gate) => gates.release(gate),
+    abortedAnswers: () => abortedAnswers,
+    notifyToolsChanged,
     async close () {
       await Promise.allSettled([...sessions.values()].map(async ({ mcp }) => await mcp.close()))
       sessions.clear()

@@ -16,6 +16,47 @@ export interface SampleToolContext {
   slowToolStepMs: number
   /** When set, `tools/list` answers in pages of this size with `nextCursor`. */
   toolsPageSize?: number
+  /** Steps of the `stepped` tool, released one at a time by the test (see StepGates). */
+  gates: StepGates
+}
+
+/**
+ * Test-controlled steps: the `stepped` tool waits before each step until the test releases it, so a test can
+ * prove each progress event reached it before the next one was produced.
+ */
+export class StepGates {
+  readonly #gates = new Map<string, { released: number, waiters: Array<() => void> }>()
+
+  #gate (name: string): { released: number, waiters: Array<() => void> } {
+    let gate = this.#gates.get(name)
+    if (gate === undefined) {
+      gate = { released: 0, waiters: [] }
+      this.#gates.set(name, gate)
+    }
+    return gate
+  }
+
+  release (name: string): void {
+    const gate = this.#gate(name)
+    gate.released++
+    for (const wake of gate.waiters.splice(0)) wake()
+  }
+
+  /** Resolves once step `step` (1-based) of `name` is released; rejects when `signal` aborts. */
+  async wait (name: string, step: number, signal: AbortSignal): Promise<void> {
+    const gate = this.#gate(name)
+    while (gate.released < step) {
+      signal.throwIfAborted()
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = (): void => reject(signal.reason)
+        signal.addEventListener('abort', onAbort, { once: true })
+        gate.waiters.push(() => {
+          signal.removeEventListener('abort', onAbort)
+          resolve()
+        })
+      })
+    }
+  }
 }
 
 /** The Entra authentication-context id the `stepup` tool demands. */
@@ -84,6 +125,20 @@ export function createSampleMcp (context: SampleToolContext): McpServer {
           method: 'notifications/progress',
           params: { progressToken, progress: step, total: steps, message: `step ${step} of ${steps}` },
         })
+      }
+    }
+    return jsonResult({ steps })
+  }))
+
+  tools.set('stepped', mcp.registerTool('stepped', {
+    description: 'Takes `steps` steps, each when the test releases it (StepGates), reporting progress after each.',
+    inputSchema: { gate: z.string().min(1).max(100), steps: z.number().int().min(1).max(100) },
+  }, async ({ gate, steps }, extra) => {
+    const progressToken = extra._meta?.progressToken
+    for (let step = 1; step <= steps; step++) {
+      await context.gates.wait(gate, step, extra.signal)
+      if (progressToken !== undefined) {
+        await extra.sendNotification({ method: 'notifications/progress', params: { progressToken, progress: step, total: steps, message: `step ${step} of ${steps}` } })
       }
     }
     return jsonResult({ steps })

@@ -9,6 +9,8 @@ import { parseAgentAuthConfig, type AgentAuthConfig } from './agent-auth.ts'
 export { ConfigError } from './env.ts'
 export type { McpServerConfig } from './mcp-servers.ts'
 export type { AgentAuthConfig, ResourceServerClient } from './agent-auth.ts'
+import { parseToolFilters, type ToolFilterRule } from './tool-filters.ts'
+export type { ToolFilterRule } from './tool-filters.ts'
 export { parseServerList } from './mcp-servers.ts'
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
@@ -87,6 +89,20 @@ export interface Config {
   shutdownDrainMs: number
   /** The agent-facing authorization server (`/oauth`). */
   agentAuth: AgentAuthConfig
+  /** Between a server id and a tool name on the aggregated `/mcp` (`notes__whoami`). */
+  toolNameSeparator: string
+  /** Which tools each identity may see and call (TOOL_FILTERS), on `/mcp`, `/mcp/:server` and `/v1`. */
+  toolFilters: ToolFilterRule[]
+  /** A gateway stream on which the MCP server sends nothing for this long is closed. */
+  streamIdleTimeoutMs: number
+  /** Longest a request's answer may stream; GET streams and `subscriptions/listen` are exempt. */
+  streamTotalTimeoutMs: number
+  /** Interval of SSE keep-alive comments the gateway writes to its clients. */
+  sseKeepAliveMs: number
+  /** An MCP session not used for this long is forgotten (its id then answers 404). */
+  mcpSessionTtlSec: number
+  /** `Host` values the MCP endpoints accept (DNS-rebinding protection); default the host of PUBLIC_URL. */
+  mcpAllowedHosts: string[]
 }
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
@@ -233,12 +249,28 @@ export function loadConfig (env: Env = process.env): Config {
     eventLoopLagLimitMs: r.integer('EVENT_LOOP_LAG_LIMIT_MS', 1000, 10, 60_000),
     shutdownDrainMs: r.integer('SHUTDOWN_DRAIN_MS', 10_000, 0, 600_000),
     agentAuth: parseAgentAuthConfig(r),
+    toolNameSeparator: get('TOOL_NAME_SEPARATOR') ?? '__',
+    toolFilters: parseToolFilters(r),
+    streamIdleTimeoutMs: r.integer('STREAM_IDLE_TIMEOUT_MS', 300_000, 1_000, 86_400_000),
+    streamTotalTimeoutMs: r.integer('STREAM_TOTAL_TIMEOUT_MS', 900_000, 1_000, 86_400_000),
+    sseKeepAliveMs: r.integer('SSE_KEEPALIVE_MS', 15_000, 100, 600_000),
+    mcpSessionTtlSec: r.integer('MCP_SESSION_TTL_SEC', 3600, 60, 7 * 86_400),
+    mcpAllowedHosts: (r.list('MCP_ALLOWED_HOSTS') ?? defaultMcpHosts(publicUrl)).map((host) => host.toLowerCase()),
   }
   if (config.metricsBearerToken !== undefined && config.metricsBearerToken.length < 16) problems.push('METRICS_BEARER_TOKEN must be at least 16 characters')
+  if (!/^[A-Za-z0-9_.-]{1,8}$/.test(config.toolNameSeparator)) problems.push('TOOL_NAME_SEPARATOR must be 1 to 8 of the characters A-Z a-z 0-9 _ . - (tool names allow no others)')
+  if (config.sseKeepAliveMs >= config.connectionTimeoutMs) problems.push('SSE_KEEPALIVE_MS must be shorter than CONNECTION_TIMEOUT_MS, or idle streams are cut')
   // Node checks headers only once they all arrived: the headers timeout must fit inside the request timeout.
   if (config.headersTimeoutMs > config.requestTimeoutMs) problems.push('HEADERS_TIMEOUT_MS must not exceed REQUEST_TIMEOUT_MS')
   if (problems.length > 0) throw new ConfigError(problems)
   return config
+}
+
+/** The host of PUBLIC_URL; on loopback also its other loopback spellings (localhost, 127.0.0.1, [::1]). */
+function defaultMcpHosts (publicUrl: URL): string[] {
+  const loopback = ['localhost', '127.0.0.1', '[::1]']
+  if (!loopback.includes(publicUrl.hostname)) return [publicUrl.host]
+  return loopback.map((hostname) => publicUrl.port === '' ? hostname : `${hostname}:${publicUrl.port}`)
 }
 
 function readCredential (get: (name: string) => string | undefined, problems: string[]): ClientCredential {

@@ -6,6 +6,7 @@ import { findBearerChallenge } from '../discovery/www-authenticate.ts'
 import { interactionRequired, relayError, RelayError } from '../errors.ts'
 import { ResponseTooLargeError } from '../net/body-limit.ts'
 import { transportErrorCode } from '../net/error-code.ts'
+import { McpHttpError, McpInvalidResponseError, McpResponseTooLargeError, McpRpcError, McpTimeoutError } from '../mcp/modern/client-errors.ts'
 import { DownstreamAbort, type CallEnd, type DownstreamChallenge } from './call.ts'
 
 export type DownstreamFailure =
@@ -42,10 +43,35 @@ export function classifyDownstreamFailure (err: unknown, call: CallRecord, clien
   if (call.end !== undefined) return { kind: call.end }
   if (err instanceof DownstreamAbort) return { kind: err.end }
   if (err instanceof ResponseTooLargeError) return { kind: 'too_large' }
-  const challenge = call.challenge
-  const status = err instanceof StreamableHTTPError ? err.code : undefined
+  const status = err instanceof StreamableHTTPError ? err.code : err instanceof McpHttpError ? err.status : undefined
+  if (err instanceof McpHttpError && err.status !== 401 && err.status !== 403 && err.status < 500 && err.rpcCode !== undefined) {
+    // A modern server's JSON-RPC error carried by a 4xx (404 + -32601 is no lost session: modern servers have none).
+    return err.rpcCode === ErrorCode.InvalidParams ? { kind: 'invalid_params' } : { kind: 'mcp_error', code: err.rpcCode }
+  }
+  if (status !== undefined) {
+    const wwwAuthenticate = err instanceof McpHttpError ? err.wwwAuthenticate : call.challenge?.wwwAuthenticate
+    return classifyDownstreamStatus(status, wwwAuthenticate) ?? { kind: 'status', status }
+  }
+  if (err instanceof McpTimeoutError) return { kind: 'timeout' }
+  if (err instanceof McpResponseTooLargeError) return { kind: 'too_large' }
+  if (err instanceof McpRpcError) return err.rpcCode === ErrorCode.InvalidParams ? { kind: 'invalid_params' } : { kind: 'mcp_error', code: err.rpcCode }
+  if (err instanceof McpInvalidResponseError) return { kind: 'mcp_error', code: ErrorCode.InternalError }
+  if (err instanceof McpError) {
+    if (err.code === ErrorCode.InvalidParams) return { kind: 'invalid_params' }
+    if (err.code === ErrorCode.ConnectionClosed && clientClosed) return { kind: 'closed' }
+    return { kind: 'mcp_error', code: err.code }
+  }
+  return { kind: 'unreachable', detail: transportErrorCode(err) ?? (err instanceof Error ? err.name : 'unknown') }
+}
+
+/**
+ * What an HTTP status (and its `WWW-Authenticate`) from an MCP server means: undefined for a success, and for a
+ * 4xx the protocol gives meaning to (400, 405, 406, 415, …), which the gateway passes on with its own words.
+ * A 404 on a request in a session means the session is gone (legacy Streamable HTTP § Session Management).
+ */
+export function classifyDownstreamStatus (status: number, wwwAuthenticate: string | undefined): DownstreamFailure | undefined {
   if (status === 401 || status === 403) {
-    const params = findBearerChallenge(challenge?.wwwAuthenticate) ?? {}
+    const params = findBearerChallenge(wwwAuthenticate) ?? {}
     // Only a well-formed base64 claims value is passed on: it is copied into the relay's own challenge.
     if (params.error === 'insufficient_claims' && params.claims !== undefined && CLAIMS_VALUE.test(params.claims)) {
       return { kind: 'claims_challenge', claims: params.claims }
@@ -54,14 +80,8 @@ export function classifyDownstreamFailure (err: unknown, call: CallRecord, clien
     return { kind: status === 401 ? 'token_refused' : 'forbidden', ...(resourceMetadata === undefined ? {} : { resourceMetadata }) }
   }
   if (status === 404) return { kind: 'session_lost' }
-  if (status !== undefined && status >= 500) return { kind: 'server_error', status }
-  if (status !== undefined) return { kind: 'status', status }
-  if (err instanceof McpError) {
-    if (err.code === ErrorCode.InvalidParams) return { kind: 'invalid_params' }
-    if (err.code === ErrorCode.ConnectionClosed && clientClosed) return { kind: 'closed' }
-    return { kind: 'mcp_error', code: err.code }
-  }
-  return { kind: 'unreachable', detail: transportErrorCode(err) ?? (err instanceof Error ? err.name : 'unknown') }
+  if (status >= 500) return { kind: 'server_error', status }
+  return undefined
 }
 
 /**

@@ -68,6 +68,8 @@ export function authChain (app: FastifyInstance, options: AuthChainOptions): voi
 /** From here on, every route must say how it authenticates; one that does not stops the app from starting. */
 export function requireRouteAuth (app: FastifyInstance): void {
   app.addHook('onRoute', (route) => {
+    // @fastify/cors's catch-all preflight route (encapsulated CORS plugins): it only answers preflights, never authenticates.
+    if (route.method === 'OPTIONS' && route.url.endsWith('*') && route.config?.auth === undefined) return
     const auth = route.config?.auth
     if (auth !== 'public' && auth !== 'caller' && auth !== 'browser') {
       throw new Error(`route ${String(route.method)} ${route.url} must declare config.auth ('public', 'caller' or 'browser')`)

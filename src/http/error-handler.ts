@@ -13,6 +13,8 @@ export interface ErrorRendering {
   resourceMetadataUrl: (request: FastifyRequest) => string
   /** Where the user can act on an intent (sign in again, consent), for this kind of caller. */
   loginUrl: (intent: ErrorIntent, request: FastifyRequest) => string | undefined
+  /** The scope a 401 names when the error sets none (MCP clients ask for it: 2025-11-25 authorization § Scope Selection). */
+  challengeScope?: (request: FastifyRequest) => string | undefined
 }
 
 /** The DPoP proof algorithms the relay's resources accept (RFC 9449 §7.1 `algs`). */
@@ -51,22 +53,50 @@ export function toRelayError (err: FastifyError | Error): RelayError {
 }
 
 export function sendError (error: RelayError, request: FastifyRequest, reply: FastifyReply, rendering: ErrorRendering): FastifyReply {
+  return reply.code(error.statusCode).type('application/json; charset=utf-8').send(prepareError(error, request, reply, rendering))
+}
+
+/** The headers of an error answer (challenge, Retry-After…) set on `reply`, and its body in the relay's JSON shape. */
+function prepareError (error: RelayError, request: FastifyRequest, reply: FastifyReply, rendering: ErrorRendering): Record<string, unknown> {
   const level = error.statusCode >= 500 ? (error.reason === 'internal' ? 'error' : 'warn') : 'info'
   request.log[level]({ reason: error.reason, status: error.statusCode, ...error.logFields, ...(error.reason === 'internal' ? { err: error.cause } : {}) }, 'request refused')
   if (error.challenge !== undefined) {
     // A refused DPoP credential has no caller yet, but is answered in kind (RFC 9449 §7.1), with the algorithms.
     const scheme = request.caller?.scheme ?? (/^DPoP\s/i.test(request.headers.authorization ?? '') ? 'DPoP' : 'Bearer')
-    reply.header('www-authenticate', formatChallenge(scheme, error.challenge, rendering.resourceMetadataUrl(request), scheme === 'DPoP' ? { algs: DPOP_CHALLENGE_ALGS } : {}))
+    const scope = error.challenge.scope ?? (error.statusCode === 401 ? rendering.challengeScope?.(request) : undefined)
+    const challenge = scope === undefined ? error.challenge : { ...error.challenge, scope }
+    reply.header('www-authenticate', formatChallenge(scheme, challenge, rendering.resourceMetadataUrl(request), scheme === 'DPoP' ? { algs: DPOP_CHALLENGE_ALGS } : {}))
   }
   for (const [name, value] of Object.entries(error.headers)) reply.header(name, value)
   const loginUrl = error.intent === undefined ? undefined : rendering.loginUrl(error.intent, request)
-  return reply.code(error.statusCode).type('application/json; charset=utf-8').send({
+  return {
     error: error.code,
     reason: error.reason,
     error_description: error.description,
     ...error.extra,
     ...(loginUrl === undefined ? {} : { login_url: loginUrl }),
     request_id: request.id,
+  }
+}
+
+/** JSON-RPC error codes for the relay's own failures, by HTTP status. */
+function rpcCodeOf (status: number): number {
+  if (status === 404) return -32001
+  if (status === 504) return -32001
+  if (status === 400 || status === 413 || status === 415) return -32600
+  return -32603
+}
+
+/**
+ * The same error in JSON-RPC form, where the MCP protocol expects one (a POST carrying a request): the HTTP
+ * status and challenge stay as they are, the relay's JSON shape travels in `error.data`.
+ */
+export function sendRpcError (error: RelayError, request: FastifyRequest, reply: FastifyReply, rendering: ErrorRendering, id: string | number | undefined): FastifyReply {
+  const data = prepareError(error, request, reply, rendering)
+  return reply.code(error.statusCode).type('application/json; charset=utf-8').send({
+    jsonrpc: '2.0',
+    ...(id === undefined ? { id: null } : { id }),
+    error: { code: rpcCodeOf(error.statusCode), message: error.description, data },
   })
 }
 

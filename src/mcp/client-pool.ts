@@ -3,6 +3,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { ToolListChangedNotificationSchema, type Tool } from '@modelcontextprotocol/sdk/types.js'
+import { EventEmitter } from 'node:events'
 import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
 import { sha256b64url } from '../crypto/hash.ts'
@@ -42,6 +43,8 @@ export class McpClientPool {
   readonly #connecting = new Map<string, Promise<PooledClient>>()
   /** Clients being closed, so close() can wait for their sessions to end. */
   readonly #closing = new Set<Promise<void>>()
+  /** `toolsChanged` (poolKey `tid.oid|server`): a server said its tool list changed, on a client of this user. */
+  readonly events = new EventEmitter()
 
   constructor (options: ClientPoolOptions) {
     this.#o = options
@@ -95,7 +98,7 @@ export class McpClientPool {
         if (!(err instanceof DownstreamAbort) || call.signal.aborted) throw err
       }
     }
-    const connecting = this.#connect(url, accessToken, call).finally(() => { if (this.#connecting.get(key) === connecting) this.#connecting.delete(key) })
+    const connecting = this.#connect(poolKey, url, accessToken, call).finally(() => { if (this.#connecting.get(key) === connecting) this.#connecting.delete(key) })
     this.#connecting.set(key, connecting)
     const entry = await connecting
     this.#clients.set(key, entry)
@@ -135,19 +138,27 @@ export class McpClientPool {
     return keys.length
   }
 
+  /** Drops the cached tool lists of every client under `poolKey` (`tid.oid|server`): the server said they changed. */
+  forgetTools (poolKey: string): void {
+    for (const [key, entry] of this.#clients.entries()) if (key.startsWith(`${poolKey}|`)) entry.tools = undefined
+  }
+
   async close (): Promise<void> {
     this.#clients.clear()
     await Promise.all(this.#closing)
   }
 
-  async #connect (url: URL, accessToken: string, call: DownstreamCall): Promise<PooledClient> {
+  async #connect (poolKey: string, url: URL, accessToken: string, call: DownstreamCall): Promise<PooledClient> {
     const transport = new StreamableHTTPClientTransport(url, {
       fetch: this.#fetch,
       requestInit: { headers: { authorization: `Bearer ${accessToken}` } },
     })
     const client = new Client(this.#o.clientInfo ?? { name: 'obo-relay', version: '0.1.0' })
     const entry: PooledClient = { client, transport, tools: undefined, inFlight: 0, retired: false, closed: false }
-    client.setNotificationHandler(ToolListChangedNotificationSchema, async () => { entry.tools = undefined })
+    client.setNotificationHandler(ToolListChangedNotificationSchema, async () => {
+      entry.tools = undefined
+      this.events.emit('toolsChanged', poolKey)
+    })
     client.onclose = () => { entry.closed = true }
     // Stream errors reach the pending request through the call's abort; nothing else to do with them here.
     client.onerror = () => {}

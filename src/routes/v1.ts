@@ -5,12 +5,16 @@ import type { ServerRegistry } from '../downstream/registry.ts'
 import { callerOf } from '../http/auth.ts'
 import type { CallContext, ToolService } from '../mcp/tool-service.ts'
 import { traceHeaders } from '../observability/trace.ts'
+import type { ToolFilter } from '../gateway/tool-filter.ts'
+import { relayError } from '../errors.ts'
 import { errorResponses } from './schemas.ts'
 
 export interface V1RoutesOptions {
   registry: ServerRegistry
   discovery: ScopeDiscovery
   tools: ToolService
+  /** TOOL_FILTERS: the same tools are hidden and refused here as on /mcp. */
+  toolFilter: ToolFilter
 }
 
 const serverParam = { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' }
@@ -100,7 +104,9 @@ export async function v1Routes (app: FastifyInstance, o: V1RoutesOptions): Promi
   }, async (request: FastifyRequest<{ Params: { server: string } }>, reply) => {
     const { user } = callerOf(request)
     o.registry.get(request.params.server)
-    return { tools: await o.tools.listTools(user, request.params.server, callContext(request, reply)) }
+    const allowed = o.toolFilter.forServer(user, request.params.server)
+    const tools = await o.tools.listTools(user, request.params.server, callContext(request, reply))
+    return { tools: allowed === undefined ? tools : tools.filter((tool) => allowed(tool.name)) }
   })
 
   app.post('/v1/servers/:server/tools/:tool', {
@@ -123,6 +129,9 @@ export async function v1Routes (app: FastifyInstance, o: V1RoutesOptions): Promi
   }, async (request: FastifyRequest<{ Params: { server: string, tool: string }, Body: { arguments?: Record<string, unknown> } | undefined }>, reply) => {
     const { user } = callerOf(request)
     o.registry.get(request.params.server)
+    if (!o.toolFilter.allows(user, request.params.server, request.params.tool)) {
+      throw relayError('tool_not_allowed', `You may not use the tool "${request.params.tool}" of server "${request.params.server}".`)
+    }
     return await o.tools.callTool(user, request.params.server, request.params.tool, request.body?.arguments ?? {}, callContext(request, reply))
   })
 }

@@ -10,10 +10,12 @@ export interface WellKnownOptions {
   scopes: string[]
   /** The Entra scope of mode A (an Entra token for the relay must carry it). */
   relayScope: string
+  /** Configured MCP server ids: each `/mcp/<server>` is a resource of its own. */
+  mcpServerIds: readonly string[]
 }
 
-/** The resources that exist today, each with its PRM (RFC 9728 §3.1 path insertion). */
-export const PROTECTED_PREFIXES = ['/v1'] as const
+/** The resources that exist whatever the configuration, each with its PRM (RFC 9728 §3.1 path insertion). */
+export const PROTECTED_PREFIXES = ['/v1', '/mcp'] as const
 
 export async function wellKnownRoutes (app: FastifyInstance, o: WellKnownOptions): Promise<void> {
   const origin = o.publicUrl.origin
@@ -30,7 +32,7 @@ export async function wellKnownRoutes (app: FastifyInstance, o: WellKnownOptions
     resource_documentation: `${origin}/docs`,
   })
   const options = { config: { auth: 'public' }, schema: { hide: true } } as const
-  for (const path of ['', ...PROTECTED_PREFIXES]) {
+  for (const path of ['', ...PROTECTED_PREFIXES, ...o.mcpServerIds.map((id) => `/mcp/${id}`)]) {
     app.get(`/.well-known/oauth-protected-resource${path}`, options, async (_request, reply) => {
       reply.header('cache-control', 'public, max-age=3600')
       return document(`${origin}${path}`)

@@ -317,7 +317,7 @@ describe('tools/list pagination', () => {
         pages++
       } while (cursor !== undefined)
       expect(pages).toBeGreaterThan(1)
-      expect(names.sort()).toEqual(['add', 'create_note', 'echo', 'fail', 'list_notes', 'slow', 'stepup', 'whoami'])
+      expect(names.sort()).toEqual(['add', 'create_note', 'echo', 'fail', 'list_notes', 'slow', 'stepped', 'stepup', 'whoami'])
       await expect(client.listTools({ cursor: 'bogus' })).rejects.toThrow(/invalid cursor/)
       await client.close()
     } finally {
@@ -329,6 +329,6 @@ describe('tools/list pagination', () => {
     const { client } = await connect(calendar, await userToken('alice', { aud: CALENDAR_APP_ID }))
     const page = await client.listTools()
     expect(page.nextCursor).toBeUndefined()
-    expect(page.tools.map((tool) => tool.name).sort()).toEqual(['add', 'echo', 'fail', 'list_events', 'slow', 'stepup', 'whoami'])
+    expect(page.tools.map((tool) => tool.name).sort()).toEqual(['add', 'echo', 'fail', 'list_events', 'slow', 'stepped', 'stepup', 'whoami'])
   })
 })

@@ -22,10 +22,11 @@ describe('metrics', () => {
     expect((await stack.call('/v1/servers/nope/tools/x', { method: 'POST', token, body: '{}' })).status).toBe(404)
     const text = await (await fetch(stack.metricsUrl)).text()
     expect(metricValue(text, 'obo_relay_obo_cache_total', { outcome: 'miss' })).toBe(1)
-    expect(metricValue(text, 'obo_relay_obo_cache_total', { outcome: 'hit' })).toBe(1)
+    // The first call probes the server's MCP era with the token it then reuses: one miss, then two hits.
+    expect(metricValue(text, 'obo_relay_obo_cache_total', { outcome: 'hit' })).toBe(2)
     expect(metricValue(text, 'obo_relay_http_request_duration_seconds_count', { route: '/v1/servers/:server/tools/:tool', status: '200' })).toBe(2)
     expect(metricValue(text, 'obo_relay_http_request_duration_seconds_count', { route: '/v1/servers/:server/tools/:tool', status: '404' })).toBe(1)
-    expect(metricValue(text, 'obo_relay_downstream_request_duration_seconds_count', { server: 'notes', outcome: 'ok' })).toBe(2)
+    expect(metricValue(text, 'obo_relay_downstream_request_duration_seconds_count', { server: 'notes', outcome: 'ok' })).toBe(3) // the era probe, two calls
     expect(metricValue(text, 'obo_relay_entra_responses_total', { status: '200', aadsts: 'none' })).toBeGreaterThanOrEqual(1)
     expect(metricValue(text, 'obo_relay_mcp_clients', {}) + Number(/^obo_relay_mcp_clients (\d+)/m.exec(text)?.[1] ?? 0)).toBeGreaterThanOrEqual(1)
     const alice = stack.emulator.users.find((u) => u.username === 'alice@contoso.test')!

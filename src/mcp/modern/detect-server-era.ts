@@ -15,6 +15,11 @@ export interface DetectServerEraOptions {
   signal?: AbortSignal
   /** Default `{ name: 'obo-relay', version: '0' }`. */
   clientInfo?: Implementation
+  /**
+   * Confirm a legacy answer with `initialize` (default true). A caller about to open its own legacy session
+   * says false: the era is then known from the modern probe alone, and the version is negotiated by that session.
+   */
+  confirmLegacy?: boolean
 }
 
 export type ServerEra =
@@ -84,6 +89,7 @@ export async function detectServerEra (url: string | URL, fetch: FetchLike, head
       break
     }
   }
+  if (options.confirmLegacy === false) return { era: 'legacy', protocolVersion: LATEST_LEGACY_PROTOCOL_VERSION }
   return await initializeLegacy(bounds, headers, clientInfo, remainingMs)
 }
 

@@ -60,7 +60,7 @@ describe('modern fixture on the wire', () => {
       result: {
         resultType: 'complete',
         supportedVersions: ['2026-07-28'],
-        capabilities: { tools: { listChanged: false } },
+        capabilities: { tools: { listChanged: true } },
         instructions: 'A test server.',
         ttlMs: 30_000,
         cacheScope: 'public',
@@ -226,7 +226,7 @@ describe('modern fixture on the wire', () => {
     expect(JSON.parse(text.slice('data: '.length, text.indexOf('\n\n')))).toEqual({
       jsonrpc: '2.0',
       method: 'notifications/subscriptions/acknowledged',
-      params: { _meta: { 'io.modelcontextprotocol/subscriptionId': 12 }, notifications: {} },
+      params: { _meta: { 'io.modelcontextprotocol/subscriptionId': 12 }, notifications: { toolsListChanged: true } },
     })
   })
 })

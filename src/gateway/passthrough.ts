@@ -1,0 +1,331 @@
+// `/mcp/:server`: a streaming reverse proxy to one MCP server, in whatever era the client and server speak.
+// The caller's credential is swapped for an On-Behalf-Of token for that server; nothing else of the caller's
+// (cookies, its relay token) goes upstream, and only allow-listed headers come back.
+import type { Readable } from 'node:stream'
+import type { Logger } from 'pino'
+import type { Dispatcher } from 'undici'
+import { userKey, type UserAssertion } from '../caller/user-assertion.ts'
+import type { McpServerConfig } from '../config/index.ts'
+import { classifyDownstreamStatus, downstreamError, retryFor, type DownstreamFailure } from '../downstream/policy.ts'
+import type { ServerRegistry } from '../downstream/registry.ts'
+import type { OboService } from '../entra/obo.ts'
+import { relayError, RelayError } from '../errors.ts'
+import { ResponseTooLargeError } from '../net/body-limit.ts'
+import { HEADERS, METHODS, isLegacyVersion, validateModernRequest, type JsonRpcErrorResponse } from '../mcp/modern/index.ts'
+import type { ScopeResolver } from '../mcp/tool-service.ts'
+import type { SessionBindings } from './session-bindings.ts'
+import { isEventStream, StreamForwarder } from './stream-forwarder.ts'
+import type { ToolFilter } from './tool-filter.ts'
+import { filterToolsListAnswer, toolCallsIn } from './filtered-answer.ts'
+
+export interface PassthroughOptions {
+  registry: ServerRegistry
+  discovery: ScopeResolver
+  obo: OboService
+  bindings: SessionBindings
+  filter: ToolFilter
+  dispatcher: Dispatcher
+  logger: Logger
+  /** Until the MCP server's response headers arrive. */
+  headersTimeoutMs: number
+  idleTimeoutMs: number
+  totalTimeoutMs: number
+  keepAliveMs: number
+  maxResponseBytes: number
+}
+
+export interface PassthroughRequest {
+  serverId: string
+  user: UserAssertion
+  method: 'GET' | 'POST' | 'DELETE'
+  headers: Readonly<Record<string, string | string[] | undefined>>
+  body: Buffer | undefined
+  /** Aborts when the client goes away. */
+  signal: AbortSignal
+}
+
+export type PassthroughAnswer =
+  | { kind: 'stream', status: number, headers: Record<string, string>, body: Readable }
+  | { kind: 'json', status: number, headers: Record<string, string>, body: unknown }
+
+/** Request headers that go upstream besides every `Mcp-*` (the spec: intermediaries forward what they do not check). */
+const REQUEST_HEADERS = new Set(['accept', 'content-type', 'last-event-id', 'traceparent', 'tracestate', 'baggage'])
+/** Response headers that come back; everything else (Set-Cookie, Location, CSP, Access-Control-*, …) stays behind. */
+const RESPONSE_HEADERS = new Set(['content-type', 'cache-control', 'mcp-session-id', 'mcp-protocol-version', 'retry-after', 'allow'])
+const ERROR_BODY_MAX_BYTES = 64 * 1024
+/** JSON-RPC code the SDKs use for "session not found". */
+const SESSION_NOT_FOUND = -32001
+
+export class PassthroughProxy {
+  readonly #o: PassthroughOptions
+
+  constructor (options: PassthroughOptions) {
+    this.#o = options
+  }
+
+  async forward (request: PassthroughRequest): Promise<PassthroughAnswer> {
+    const server = this.#o.registry.get(request.serverId)
+    const scope = `server:${server.id}`
+    const owner = userKey(request.user)
+
+    let message: unknown
+    const parse = (): unknown => {
+      if (message === undefined && request.body !== undefined) {
+        try {
+          message = JSON.parse(request.body.toString('utf8'))
+        } catch {
+          throw new GatewayRpcError(400, -32700, 'Parse error: the body is not JSON')
+        }
+      }
+      return message
+    }
+    // Modern requests mirror their body in headers: check them before anything is spent on the request.
+    const version = header(request.headers, HEADERS.protocolVersion)
+    if (request.method === 'POST' && version !== undefined && !isLegacyVersion(version)) {
+      // The versions the server supports are its business: any version the client names passes here.
+      const validation = validateModernRequest(request.headers, parse(), { supportedVersions: [version] })
+      if (!validation.ok) return { kind: 'json', status: validation.status, headers: {}, body: validation.error }
+    }
+
+    const sessionId = header(request.headers, HEADERS.sessionId)
+    if (sessionId !== undefined) {
+      const binding = await this.#o.bindings.get(scope, sessionId)
+      // Another user's session, or one never opened through the relay, does not exist for this caller.
+      if (binding?.user !== owner) return sessionNotFound()
+    }
+
+    const allowed = this.#o.filter.forServer(request.user, server.id)
+    if (allowed !== undefined && request.method === 'POST') {
+      const calls = toolCallsIn(parse())
+      if (calls === 'batch') throw new GatewayRpcError(400, -32600, 'Batches are not accepted where tool filters apply')
+      const denied = calls.find((name) => !allowed(name))
+      if (denied !== undefined) throw relayError('tool_not_allowed', `You may not use the tool "${denied}" of server "${server.id}".`)
+    }
+
+    const { scopes } = await this.#o.discovery.resolve(server.id)
+    const controller = new AbortController()
+    const onAbort = (): void => controller.abort(request.signal.reason)
+    request.signal.addEventListener('abort', onAbort, { once: true })
+    // subscriptions/listen is modern only, and modern requests name their method in a header: no body is parsed for this.
+    const exempt = request.method === 'GET' || header(request.headers, HEADERS.method) === METHODS.subscriptionsListen
+    const total = exempt || request.method === 'DELETE' ? undefined : setTimeout(() => controller.abort(new Error('total timeout')), this.#o.totalTimeoutMs)
+    const release = (): void => {
+      clearTimeout(total)
+      request.signal.removeEventListener('abort', onAbort)
+    }
+    try {
+      const upstream = await this.#exchange(server, request, scopes, controller.signal)
+      const answer = await this.#answer(server, request, upstream, controller, sessionId, allowed === undefined ? undefined : { allowed, parse })
+      if (answer.kind === 'stream') {
+        answer.body.once('close', release)
+        controller.signal.addEventListener('abort', () => { answer.body.destroy() }, { once: true })
+      } else {
+        release()
+      }
+      return answer
+    } catch (err) {
+      release()
+      controller.abort()
+      throw err
+    }
+  }
+
+  /** One request upstream with the user's OBO token; a refused token is replaced once (the server ran nothing). */
+  async #exchange (server: McpServerConfig, request: PassthroughRequest, scopes: string[], signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+    for (let attempt = 0; ; attempt++) {
+      const token = await this.#o.obo.exchange(request.user, scopes, { forceRefresh: attempt > 0, target: `server "${server.id}"` })
+      let upstream: Dispatcher.ResponseData
+      try {
+        upstream = await this.#o.dispatcher.request({
+          origin: server.url.origin,
+          path: `${server.url.pathname}${server.url.search}`,
+          method: request.method,
+          headers: { ...forwardedHeaders(request.headers), authorization: `Bearer ${token.accessToken}` },
+          body: request.body ?? null,
+          signal,
+          headersTimeout: this.#o.headersTimeoutMs,
+          bodyTimeout: this.#o.idleTimeoutMs,
+        })
+      } catch (err) {
+        throw downstreamError(transportFailure(err, signal), server.id, this.#o.headersTimeoutMs)
+      }
+      const failure = classifyDownstreamStatus(upstream.statusCode, single(upstream.headers['www-authenticate']))
+      if (failure === undefined || failure.kind === 'session_lost') return upstream
+      upstream.body.resume()
+      if (retryFor(failure) === 'new_token' && attempt === 0) {
+        this.#o.logger.info({ tid: request.user.tid, oid: request.user.oid, server: server.id, retry: 'new_token' }, 'downstream retry')
+        if (failure.kind === 'token_refused' && failure.resourceMetadata !== undefined) this.#o.discovery.noteResourceMetadata?.(server.id, failure.resourceMetadata)
+        continue
+      }
+      throw downstreamError(failure, server.id, this.#o.headersTimeoutMs)
+    }
+  }
+
+  async #answer (
+    server: McpServerConfig,
+    request: PassthroughRequest,
+    upstream: Dispatcher.ResponseData,
+    controller: AbortController,
+    sessionId: string | undefined,
+    filtering: { allowed: (tool: string) => boolean, parse: () => unknown } | undefined
+  ): Promise<PassthroughAnswer> {
+    const scope = `server:${server.id}`
+    const status = upstream.statusCode
+    if (status === 404 && sessionId !== undefined) {
+      upstream.body.resume()
+      await this.#o.bindings.unbind(scope, sessionId)
+      return sessionNotFound()
+    }
+    if (status >= 400) return await sanitizedError(upstream, status)
+
+    const headers = allowedHeaders(upstream.headers)
+    const newSession = headers['mcp-session-id']
+    if (newSession !== undefined && newSession !== sessionId) {
+      await this.#o.bindings.bind(scope, newSession, { user: userKey(request.user) })
+    }
+    if (request.method === 'DELETE' && sessionId !== undefined) await this.#o.bindings.unbind(scope, sessionId)
+
+    const contentType = headers['content-type']
+    if (filtering !== undefined && request.method === 'POST' && methodOf(request, filtering.parse) === METHODS.toolsList) {
+      const body = await filterToolsListAnswer(upstream.body, contentType, this.#o.maxResponseBytes, filtering.allowed, () => controller.abort())
+      return { kind: 'json', status, headers: { ...headers, 'content-type': contentType ?? 'application/json' }, body: Buffer.from(body) }
+    }
+    const declared = Number(single(upstream.headers['content-length']) ?? Number.NaN)
+    if (declared > this.#o.maxResponseBytes) {
+      controller.abort()
+      throw downstreamError({ kind: 'too_large' }, server.id, this.#o.headersTimeoutMs)
+    }
+    if (isEventStream(contentType)) {
+      headers['x-accel-buffering'] = 'no'
+      headers['cache-control'] = 'no-cache'
+    } else if (Number.isFinite(declared)) {
+      headers['content-length'] = String(declared)
+    }
+    const forwarder = new StreamForwarder({
+      maxBytes: this.#o.maxResponseBytes,
+      contentType,
+      keepAliveMs: this.#o.keepAliveMs,
+      onTooLarge: (err: ResponseTooLargeError) => {
+        this.#o.logger.warn({ server: server.id, limitBytes: err.limitBytes, perEvent: err.perEvent }, 'downstream answer cut: too large')
+        controller.abort()
+      },
+    })
+    upstream.body.on('error', (err) => forwarder.destroy(err))
+    forwarder.on('close', () => upstream.body.destroy())
+    upstream.body.pipe(forwarder)
+    return { kind: 'stream', status, headers, body: forwarder }
+  }
+}
+
+/** A JSON-RPC error the gateway answers with itself (parse errors, refused batches). */
+export class GatewayRpcError extends Error {
+  readonly status: number
+  readonly code: number
+  constructor (status: number, code: number, message: string) {
+    super(message)
+    this.name = 'GatewayRpcError'
+    this.status = status
+    this.code = code
+  }
+}
+
+function sessionNotFound (): PassthroughAnswer {
+  return { kind: 'json', status: 404, headers: {}, body: { jsonrpc: '2.0', id: null, error: { code: SESSION_NOT_FOUND, message: 'Session not found' } } }
+}
+
+/** The method of the request's body (parsed only when asked). */
+function methodOf (request: PassthroughRequest, parse: () => unknown): string | undefined {
+  const modern = header(request.headers, HEADERS.method)
+  if (modern !== undefined) return modern
+  const message = parse()
+  return typeof message === 'object' && message !== null && !Array.isArray(message) && typeof (message as { method?: unknown }).method === 'string'
+    ? (message as { method: string }).method
+    : undefined
+}
+
+/**
+ * A downstream 4xx the protocol gives meaning to (400 HeaderMismatch, 405 no GET stream, 406, 415…): the status
+ * and the JSON-RPC error code pass, the server's words do not (its message and data are replaced by our own,
+ * except the versions of -32022, checked to be short version strings).
+ */
+async function sanitizedError (upstream: Dispatcher.ResponseData, status: number): Promise<PassthroughAnswer> {
+  let code = -32600
+  let id: unknown = null
+  let data: unknown
+  if (isJson(single(upstream.headers['content-type']))) {
+    try {
+      const text = await readBounded(upstream.body, ERROR_BODY_MAX_BYTES)
+      const parsed = JSON.parse(text) as { id?: unknown, error?: { code?: unknown, data?: { supported?: unknown, requested?: unknown } } }
+      if (Number.isInteger(parsed.error?.code)) code = parsed.error?.code as number
+      if (typeof parsed.id === 'string' || Number.isInteger(parsed.id)) id = parsed.id
+      const supported = parsed.error?.data?.supported
+      if (code === -32022 && Array.isArray(supported)) data = { supported: supported.filter((v) => typeof v === 'string' && /^[\w.-]{1,64}$/.test(v)).slice(0, 32) }
+    } catch {
+      // Not a JSON-RPC error: the status alone says what happened.
+    }
+  } else {
+    upstream.body.resume()
+  }
+  const headers = allowedHeaders(upstream.headers)
+  delete headers['mcp-session-id']
+  const body: JsonRpcErrorResponse = {
+    jsonrpc: '2.0',
+    ...(id !== null && { id: id as string | number }),
+    error: { code, message: `The MCP server refused the request (HTTP ${status})`, ...(data !== undefined && { data }) },
+  }
+  return { kind: 'json', status, headers: { ...headers, 'content-type': 'application/json' }, body }
+}
+
+async function readBounded (body: Readable, maxBytes: number): Promise<string> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.byteLength
+    if (size > maxBytes) {
+      body.destroy()
+      throw new ResponseTooLargeError(maxBytes, false)
+    }
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+function transportFailure (err: unknown, signal: AbortSignal): DownstreamFailure {
+  if (err instanceof RelayError) return { kind: 'relay', error: err }
+  const code = (err as { code?: unknown }).code
+  if (code === 'UND_ERR_HEADERS_TIMEOUT') return { kind: 'timeout' }
+  if (signal.aborted) return { kind: 'caller_gone' }
+  return { kind: 'unreachable', detail: typeof code === 'string' ? code : 'unknown' }
+}
+
+export function forwardedHeaders (headers: PassthroughRequest['headers']): Record<string, string> {
+  const forwarded: Record<string, string> = {}
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue
+    const lower = name.toLowerCase()
+    if (lower.startsWith('mcp-') || REQUEST_HEADERS.has(lower)) forwarded[lower] = Array.isArray(value) ? value.join(', ') : value
+  }
+  return forwarded
+}
+
+function allowedHeaders (headers: Dispatcher.ResponseData['headers']): Record<string, string> {
+  const allowed: Record<string, string> = {}
+  for (const [name, value] of Object.entries(headers)) {
+    const lower = name.toLowerCase()
+    if (value !== undefined && RESPONSE_HEADERS.has(lower)) allowed[lower] = Array.isArray(value) ? value.join(', ') : value
+  }
+  return allowed
+}
+
+function header (headers: PassthroughRequest['headers'], name: string): string | undefined {
+  const value = headers[name]
+  return Array.isArray(value) ? value[0] : value
+}
+
+function single (value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value
+}
+
+function isJson (contentType: string | undefined): boolean {
+  return (contentType ?? '').split(';')[0]?.trim().toLowerCase() === 'application/json'
+}

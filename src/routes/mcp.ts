@@ -1,0 +1,123 @@
+// The MCP endpoints (DESIGN §2, §7): `/mcp/:server`, a streaming pass-through to one server, and `/mcp`, one
+// dual-era server aggregating every server the user can reach. Both are `auth: 'caller'`, CORS-enabled for
+// CORS_ALLOWED_ORIGINS, and read bodies as bytes: the pass-through forwards them, the aggregate parses them.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { callerOf } from '../http/auth.ts'
+import { allowCors } from '../http/cors.ts'
+import { sendRpcError, toRelayError, type ErrorRendering } from '../http/error-handler.ts'
+import { jsonDepthExceeds } from '../http/json-body.ts'
+import { GatewayRpcError, type PassthroughProxy } from '../gateway/passthrough.ts'
+import type { AggregateEndpoint } from '../gateway/aggregate-endpoint.ts'
+
+export interface McpRoutesOptions {
+  passthrough: PassthroughProxy
+  aggregate: AggregateEndpoint
+  rendering: ErrorRendering
+  corsAllowedOrigins: readonly string[]
+  maxJsonDepth: number
+}
+
+const serverParam = { type: 'object', required: ['server'], properties: { server: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' } } } as const
+const METHODS = ['GET', 'POST', 'DELETE'] as const
+const EXPOSED = ['mcp-session-id', 'mcp-protocol-version', 'www-authenticate']
+
+/** Aborts when the client goes away before the answer is complete: the upstream request is cancelled with it. */
+export function disconnectSignal (reply: FastifyReply): AbortSignal {
+  const controller = new AbortController()
+  reply.raw.once('close', () => { if (!reply.raw.writableFinished) controller.abort(new Error('client disconnected')) })
+  return controller.signal
+}
+
+/** The JSON-RPC id of a buffered request body, for errors in JSON-RPC form; parsed only on that path. */
+export function requestIdOf (body: unknown): string | number | undefined {
+  let message = body
+  if (Buffer.isBuffer(body)) {
+    try {
+      message = JSON.parse(body.toString('utf8'))
+    } catch {
+      return undefined
+    }
+  }
+  const id = typeof message === 'object' && message !== null ? (message as { id?: unknown }).id : undefined
+  return typeof id === 'string' || (typeof id === 'number' && Number.isInteger(id)) ? id : undefined
+}
+
+/** Registered with prefix `/mcp`: its CORS preflight route stays under it. */
+export async function mcpRoutes (app: FastifyInstance, o: McpRoutesOptions): Promise<void> {
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => { done(null, body) })
+  await allowCors(app, { allowedOrigins: o.corsAllowedOrigins, exposedHeaders: EXPOSED })
+  // The catch-all preflight route of CORS is `/mcp/*`; `/mcp` itself needs its own (the CORS hook answers it).
+  app.options('', { config: { auth: 'public' }, schema: { hide: true } }, async (_request, reply) => { reply.callNotFound() })
+
+  const fail = (err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply => {
+    const id = request.method === 'POST' ? requestIdOf(request.body) : undefined
+    if (err instanceof GatewayRpcError) {
+      return reply.code(err.status).type('application/json').send({ jsonrpc: '2.0', id: id ?? null, error: { code: err.code, message: err.message } })
+    }
+    const relayError = toRelayError(err as Error)
+    return sendRpcError(relayError, request, reply, o.rendering, id)
+  }
+
+  for (const method of METHODS) {
+    app.route({
+      method,
+      url: '/:server',
+      config: { auth: 'caller' },
+      schema: { hide: true, params: serverParam },
+      handler: async (request: FastifyRequest<{ Params: { server: string } }>, reply) => {
+        const { user } = callerOf(request)
+        try {
+          const answer = await o.passthrough.forward({
+            serverId: request.params.server,
+            user,
+            method,
+            headers: request.headers,
+            body: Buffer.isBuffer(request.body) ? request.body : undefined,
+            signal: disconnectSignal(reply),
+          })
+          reply.code(answer.status).headers(answer.headers)
+          if (answer.kind === 'json') {
+            if (answer.headers['content-type'] === undefined) reply.type('application/json')
+            return reply.send(Buffer.isBuffer(answer.body) ? answer.body : JSON.stringify(answer.body))
+          }
+          return reply.send(answer.body)
+        } catch (err) {
+          return fail(err, request, reply)
+        }
+      },
+    })
+
+    app.route({
+      method,
+      url: '',
+      config: { auth: 'caller' },
+      schema: { hide: true },
+      handler: async (request, reply) => {
+        const caller = callerOf(request)
+        let message: unknown
+        if (method === 'POST') {
+          try {
+            message = JSON.parse(Buffer.isBuffer(request.body) ? request.body.toString('utf8') : '')
+          } catch {
+            return reply.code(400).type('application/json').send({ jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error: the body is not JSON' } })
+          }
+          if (jsonDepthExceeds(message, o.maxJsonDepth)) {
+            return reply.code(400).type('application/json').send({ jsonrpc: '2.0', id: null, error: { code: -32600, message: `Invalid request: the body nests deeper than ${o.maxJsonDepth} levels` } })
+          }
+        }
+        try {
+          await o.aggregate.handle({ caller, method, request, reply, message, signal: disconnectSignal(reply) })
+          return reply
+        } catch (err) {
+          if (reply.sent || reply.raw.headersSent) {
+            request.log.warn({ err }, 'aggregate /mcp failed after the answer started')
+            reply.raw.destroy()
+            return reply
+          }
+          return fail(err, request, reply)
+        }
+      },
+    })
+  }
+}
