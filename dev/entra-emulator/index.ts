@@ -29,7 +29,7 @@ export async function startEntraEmulator (options: EmulatorOptions = {}): Promis
   const tenantId = options.tenantId ?? DEV_TENANT_ID
   const registry = new Registry(tenantId, DEV_TENANT_DOMAIN, options.apps ?? defaultApps(), options.users ?? defaultUsers())
   const [ca, keys] = await Promise.all([createDevCa(), SigningKeys.create()])
-  const tls = await createServerCertificate(ca)
+  const tls = await createServerCertificate(ca, options.hostnames)
   const ownCertDir = options.certDir === undefined
   const certDir = options.certDir ?? await mkdtemp(join(tmpdir(), 'entra-emulator-'))
   await mkdir(certDir, { recursive: true })
@@ -73,7 +73,7 @@ export async function startEntraEmulator (options: EmulatorOptions = {}): Promis
     await close()
     throw err
   }
-  context.url = `https://localhost:${(app.server.address() as AddressInfo).port}`
+  context.url = options.publicUrl === undefined ? `https://localhost:${(app.server.address() as AddressInfo).port}` : new URL(options.publicUrl).origin
   const issuer = issuerOf(context)
 
   return {
