@@ -1,8 +1,12 @@
-import { defineConfig } from 'vitest/config'
+import { configDefaults, defineConfig } from 'vitest/config'
 
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // The compose test runs real containers for minutes: `npm run test:compose` (vitest.compose.config.ts).
+    exclude: [...configDefaults.exclude, 'test/compose/compose.test.ts'],
+    // To run it in `npm test` too, after all other tests and alone (groupOrder 1), uncomment:
+    // projects: [{ extends: true, test: { name: 'unit' } }, './vitest.compose.config.ts'],
     // Every suite starts real servers (HTTPS emulator, MCP servers): give them room, but bounded.
     testTimeout: 30_000,
     hookTimeout: 60_000,
