@@ -3,7 +3,8 @@
 // missing, brings up the `dev` profile (two relays behind the load balancer, Redis, the emulator and the
 // sample MCP servers), calls a tool through the load-balanced port as alice, kills one replica, calls
 // again, and tears everything down, also when a step fails. `npm run test:compose`; about 3 minutes cold.
-import { mkdirSync, readFileSync, rmSync } from 'node:fs'
+import { spawn, spawnSync } from 'node:child_process'
+import { mkdirSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -12,7 +13,7 @@ import { DEV_ALICE, DEV_CLI_CLIENT_ID, DEV_RELAY_SCOPE, DEV_TENANT_ID } from '..
 import { freePort } from '../../dev/start-stack.ts'
 import { createDispatcher, createFetch } from '../../src/net/http-client.ts'
 import { projectContainers, startHealthPump, startPodmanService, type PodmanService } from './podman.ts'
-import { phase, progress, run, summary, waitFor } from './shell.ts'
+import { killActiveCommands, phase, progress, run, summary, waitFor } from './shell.ts'
 
 const repo = fileURLToPath(new URL('../../', import.meta.url))
 const project = 'obo-relay-compose-test'
@@ -38,6 +39,21 @@ if (skip !== undefined) process.stdout.write(`compose test skipped: ${skip}\n`)
 // Only what the tools need: the caller's relay settings (TENANT_ID, …) must not leak into the stack.
 const baseEnv: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) =>
   ['PATH', 'HOME', 'LANG', 'TMPDIR', 'TERM'].includes(name) || /^(https?|no)_proxy$/i.test(name)))
+
+/** Removes the project's containers, network and volumes with podman itself (no API service needed), then stops the service. */
+function forceRemoveScript (servicePid: number | undefined): string {
+  return [
+    `ids=$(podman ps -aq --filter label=com.docker.compose.project=${project})`,
+    '[ -z "$ids" ] || podman rm -f -t 2 $ids',
+    `podman network rm -f ${project}_default`,
+    `podman volume rm -f ${project}_redis-data ${project}_dev-certs`,
+    ...(servicePid === undefined ? [] : [`kill ${servicePid}`]),
+  ].join('; ')
+}
+
+function forceRemoveProject (): void {
+  spawnSync('bash', ['-c', forceRemoveScript(undefined)], { stdio: 'ignore', timeout: 120_000, env: baseEnv })
+}
 
 describe.skipIf(skip !== undefined)('docker-compose.yml under podman', () => {
   let podman: PodmanService | undefined
@@ -83,7 +99,23 @@ describe.skipIf(skip !== undefined)('docker-compose.yml under podman', () => {
     if (left.length > 0) throw new Error(`containers left after down: ${left.map((c) => c.service).join(', ')}`)
   }
 
+  // Interrupted (Ctrl-C, a CI timeout): vitest ends this worker soon after the signal, so the clean-up
+  // runs in a process of its own that outlives it.
+  let interrupted = false
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (interrupted) return
+    interrupted = true
+    progress(`${signal}: removing the compose project and stopping the podman service in the background`)
+    killActiveCommands()
+    const log = openSync(join(stateDir, 'interrupted-cleanup.log'), 'w')
+    const cleanup = spawn('bash', ['-c', forceRemoveScript(podman?.pid)], { detached: true, stdio: ['ignore', log, log], env: baseEnv })
+    cleanup.unref()
+    process.exit(130)
+  }
+
   beforeAll(async () => {
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
     mkdirSync(logDir, { recursive: true })
     rmSync(join(logDir, 'up.log'), { force: true })
     await phase('provision podman, runc, docker-compose, debootstrap (apt-get when missing; containers.conf)', async () => {
@@ -147,17 +179,14 @@ describe.skipIf(skip !== undefined)('docker-compose.yml under podman', () => {
         try {
           await removeProject()
         } catch (err) {
-          // Still remove everything, by label, with podman itself.
           progress(`down failed, removing by label: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`)
-          const label = `label=com.docker.compose.project=${project}`
-          const ids = (await run('podman', ['ps', '-aq', '--filter', label], { timeoutMs: 30_000, env: baseEnv })).stdout.split('\n').filter(Boolean)
-          if (ids.length > 0) await run('podman', ['rm', '-f', '-t', '5', ...ids], { timeoutMs: 120_000, env: baseEnv, allowFailure: true })
-          await run('podman', ['network', 'rm', '-f', `${project}_default`], { timeoutMs: 30_000, env: baseEnv, allowFailure: true })
-          for (const volume of ['redis-data', 'dev-certs']) await run('podman', ['volume', 'rm', '-f', `${project}_${volume}`], { timeoutMs: 30_000, env: baseEnv, allowFailure: true })
+          forceRemoveProject()
         }
       })
     }
     if (podman !== undefined) await phase('stop the podman API service', podman.stop)
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
     process.stdout.write(`compose test phases:\n${summary()}\n`)
   }, 10 * 60_000)
 

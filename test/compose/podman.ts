@@ -9,6 +9,7 @@ import { progress, run, waitFor } from './shell.ts'
 export interface PodmanService {
   /** For DOCKER_HOST. */
   dockerHost: string
+  pid: number
   stop: () => Promise<void>
 }
 
@@ -85,7 +86,7 @@ export async function startPodmanService (dir: string, env: NodeJS.ProcessEnv): 
     await stop()
     throw err
   }
-  return { dockerHost: `unix://${socketPath}`, stop }
+  return { dockerHost: `unix://${socketPath}`, pid, stop }
 }
 
 export interface ProjectContainer {

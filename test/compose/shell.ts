@@ -24,6 +24,16 @@ export class CommandError extends Error {
   }
 }
 
+const activeGroups = new Set<number>()
+
+/** Ends every command still running (their whole process groups), e.g. when the test is interrupted. */
+export function killActiveCommands (): void {
+  for (const pid of activeGroups) {
+    try { process.kill(-pid, 'SIGKILL') } catch {}
+  }
+  activeGroups.clear()
+}
+
 const tail = (text: string, lines = 40): string => text.trimEnd().split('\n').slice(-lines).join('\n')
 
 export async function run (command: string, args: readonly string[], options: RunOptions): Promise<RunResult> {
@@ -31,6 +41,7 @@ export async function run (command: string, args: readonly string[], options: Ru
   return await new Promise((resolve, reject) => {
     // Its own process group, so a timeout also ends what the command started (apt's dpkg, compose's builds).
     const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+    if (child.pid !== undefined) activeGroups.add(child.pid)
     let stdout = ''
     let stderr = ''
     const keep = (chunk: Buffer, into: 'stdout' | 'stderr'): void => {
@@ -56,6 +67,7 @@ export async function run (command: string, args: readonly string[], options: Ru
     })
     child.once('close', (code) => {
       clearTimeout(timer)
+      if (child.pid !== undefined) activeGroups.delete(child.pid)
       const result = { code: code ?? -1, stdout, stderr }
       if (timedOut) {
         reject(new CommandError(`${shown}: no result within ${Math.round(options.timeoutMs / 1000)} s\n${tail(stdout + stderr)}`, result))
