@@ -1,5 +1,5 @@
 // The compose test (test/compose/compose.test.ts): real containers, minutes, one at a time.
-// Alone: `npm run test:compose`. As a project of vitest.config.ts it runs after the other tests (groupOrder 1).
+// Alone: `npm run test:compose`. As a project of vitest.config.ts it runs after the other tests (groupOrder 2).
 import { defineProject } from 'vitest/config'
 
 export default defineProject({
@@ -12,6 +12,6 @@ export default defineProject({
     hookTimeout: 45 * 60_000,
     pool: 'forks',
     fileParallelism: false,
-    sequence: { groupOrder: 1 },
+    sequence: { groupOrder: 2 },
   },
 })
