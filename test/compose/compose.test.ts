@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { DEV_ALICE, DEV_CLI_CLIENT_ID, DEV_RELAY_SCOPE, DEV_TENANT_ID } from '../../dev/entra-emulator/index.ts'
 import { freePort } from '../../dev/start-stack.ts'
 import { createDispatcher, createFetch } from '../../src/net/http-client.ts'
+import { Agent } from 'undici'
 import { projectContainers, startHealthPump, startPodmanService, type PodmanService } from './podman.ts'
 import { killActiveCommands, phase, progress, run, summary, waitFor } from './shell.ts'
 
@@ -63,13 +64,20 @@ describe.skipIf(skip !== undefined)('docker-compose.yml under podman', () => {
   let emulatorPort = 0
   let trustedCaPem = ''
   let started = false
+  // Calls through the load balancer on connections of their own, closed before the teardown: HAProxy's soft
+  // stop waits for open keep-alive connections.
+  const lbDispatcher = new Agent()
+  const lbFetch = createFetch(lbDispatcher)
 
   const compose = async (args: string[], timeoutMs: number, logName?: string) =>
     await run('docker-compose', ['-p', project, '--env-file', 'deploy/compose/dev.env', '--profile', 'dev', ...args], {
       timeoutMs,
       env: composeEnv,
       cwd: repo,
-      ...(logName === undefined ? {} : { logFile: join(logDir, logName) }),
+      ...(logName === undefined
+        ? {}
+        // The build steps go to the log file; which image is building and which container starts, to the terminal.
+        : { logFile: join(logDir, logName), onLine: (line: string) => { if (/^(Building|Successfully tagged|Creating|Recreating)\b/.test(line) && !line.includes('...')) progress(`  ${line}`) } }),
     })
 
   const describeStack = async (): Promise<string> => {
@@ -119,12 +127,10 @@ describe.skipIf(skip !== undefined)('docker-compose.yml under podman', () => {
     mkdirSync(logDir, { recursive: true })
     rmSync(join(logDir, 'up.log'), { force: true })
     await phase('provision podman, runc, docker-compose, debootstrap (apt-get when missing; containers.conf)', async () => {
-      const result = await run('bash', ['deploy/podman/provision.sh'], { timeoutMs: 15 * 60_000, cwd: repo, env: baseEnv })
-      progress(result.stdout.trim().split('\n').at(-1) ?? '')
+      await run('bash', ['deploy/podman/provision.sh'], { timeoutMs: 15 * 60_000, cwd: repo, env: baseEnv, onLine: (line) => progress(`  ${line}`) })
     })
     await phase('stand-in base images (built only when missing)', async () => {
-      const result = await run('bash', ['deploy/podman/base-images.sh'], { timeoutMs: 15 * 60_000, cwd: repo, env: baseEnv })
-      for (const line of result.stdout.trim().split('\n')) progress(`  ${line}`)
+      await run('bash', ['deploy/podman/base-images.sh'], { timeoutMs: 15 * 60_000, cwd: repo, env: baseEnv, onLine: (line) => progress(`  ${line}`) })
     })
     podman = await phase('start the podman API service', async () => await startPodmanService(stateDir, baseEnv))
     relayPort = await freePort('0.0.0.0')
@@ -174,6 +180,7 @@ describe.skipIf(skip !== undefined)('docker-compose.yml under podman', () => {
 
   afterAll(async () => {
     await healthPump?.stop()
+    await lbDispatcher.close()
     if (started) {
       await phase('docker-compose down --volumes (containers, network, volumes)', async () => {
         try {
@@ -205,7 +212,7 @@ describe.skipIf(skip !== undefined)('docker-compose.yml under podman', () => {
   }
 
   async function callWhoami (token: string): Promise<{ status: number, body: any }> {
-    const response = await fetch(`http://127.0.0.1:${relayPort}/v1/servers/notes/tools/whoami`, {
+    const response = await lbFetch(`http://127.0.0.1:${relayPort}/v1/servers/notes/tools/whoami`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
       body: JSON.stringify({ arguments: {} }),
@@ -248,7 +255,7 @@ describe.skipIf(skip !== undefined)('docker-compose.yml under podman', () => {
     expect(servedByA).toBeGreaterThan(0)
     expect(servedByB).toBeGreaterThan(0)
 
-    const servers = await fetch(`http://127.0.0.1:${relayPort}/v1/servers`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(30_000) })
+    const servers = await lbFetch(`http://127.0.0.1:${relayPort}/v1/servers`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(30_000) })
     const { servers: list } = await servers.json() as { servers: Array<{ id: string, scopeSource: string, status: string }> }
     // The relays discovered the sample servers' scopes from their PRM over TLS on the compose network.
     expect(list.map((s) => [s.id, s.scopeSource, s.status])).toEqual([['notes', 'prm', 'ok'], ['calendar', 'prm', 'ok']])

@@ -11,6 +11,8 @@ export interface RunOptions {
   logFile?: string
   /** Resolve with the exit code instead of throwing on a non-zero one. */
   allowFailure?: boolean
+  /** Called with each line of output (both streams) as it arrives: progress of long scripts. */
+  onLine?: (line: string) => void
 }
 
 export interface RunResult { code: number, stdout: string, stderr: string }
@@ -44,10 +46,16 @@ export async function run (command: string, args: readonly string[], options: Ru
     if (child.pid !== undefined) activeGroups.add(child.pid)
     let stdout = ''
     let stderr = ''
+    let partialLine = ''
     const keep = (chunk: Buffer, into: 'stdout' | 'stderr'): void => {
       const text = chunk.toString()
       if (into === 'stdout') stdout += text
       else stderr += text
+      if (options.onLine !== undefined) {
+        const lines = (partialLine + text).split('\n')
+        partialLine = lines.pop() ?? ''
+        for (const line of lines) options.onLine(line)
+      }
       if (options.logFile !== undefined) appendFileSync(options.logFile, text)
     }
     child.stdout.on('data', (chunk: Buffer) => keep(chunk, 'stdout'))
