@@ -16,6 +16,12 @@ label=org.obo-relay.stand-in-fingerprint
 work=$(mktemp -d /tmp/obo-base-images.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
+# npm run by another Node than the one it was installed with reads another global npmrc (and its cafile):
+# trust the system's CA bundle, as apt and curl do, so a TLS-inspecting proxy's CA in it still counts.
+if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+  export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+fi
+
 log () { printf 'base-images: %s\n' "$*"; }
 sha () { sha256sum | cut -c1-16; }
 fingerprint_of () { podman image inspect --format "{{index .Labels \"$label\"}}" "$1" 2>/dev/null || true; }

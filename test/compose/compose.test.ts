@@ -37,9 +37,12 @@ function skipReason (): string | undefined {
 const skip = skipReason()
 if (skip !== undefined) process.stdout.write(`compose test skipped: ${skip}\n`)
 
-// Only what the tools need: the caller's relay settings (TENANT_ID, …) must not leak into the stack.
+// The caller's environment (its CA and proxy settings, which npm and apt need), less everything
+// docker-compose.yml interpolates and docker-compose's own variables: the caller's relay settings
+// (TENANT_ID, …) must not leak into the stack, nor a DOCKER_HOST into the commands.
+const interpolated = new Set([...readFileSync(join(repo, 'docker-compose.yml'), 'utf8').matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]))
 const baseEnv: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) =>
-  ['PATH', 'HOME', 'LANG', 'TMPDIR', 'TERM'].includes(name) || /^(https?|no)_proxy$/i.test(name)))
+  !interpolated.has(name) && !/^(COMPOSE_|DOCKER_)/.test(name)))
 
 /** Removes the project's containers, network and volumes with podman itself (no API service needed), then stops the service. */
 function forceRemoveScript (servicePid: number | undefined): string {
