@@ -105,6 +105,11 @@ describe.skipIf(skip !== undefined)('docker-compose.yml under podman', () => {
   }
 
   const removeProject = async (): Promise<void> => {
+    // Stop first, to tell which service (if any) ignored SIGTERM for 10 s and was killed.
+    const running = (await projectContainers(project, baseEnv)).filter((c) => c.state === 'running').map((c) => c.service)
+    await compose(['stop', '--timeout', '10'], 180_000)
+    const killed = (await projectContainers(project, baseEnv)).filter((c) => running.includes(c.service) && c.exitCode === 137)
+    if (killed.length > 0) progress(`  not stopped within 10 s of SIGTERM, killed: ${killed.map((c) => c.service).join(', ')}`)
     await compose(['down', '--volumes', '--remove-orphans', '--timeout', '10'], 180_000)
     const left = await projectContainers(project, baseEnv)
     if (left.length > 0) throw new Error(`containers left after down: ${left.map((c) => c.service).join(', ')}`)

@@ -96,13 +96,14 @@ export interface ProjectContainer {
   /** 'healthy' | 'unhealthy' | 'starting' | '' (no healthcheck) */
   health: string
   restarts: number
+  exitCode: number
 }
 
 interface InspectedContainer {
   Id: string
   RestartCount?: number
   Config?: { Labels?: Record<string, string> }
-  State?: { Status?: string, Health?: { Status?: string }, Healthcheck?: { Status?: string } }
+  State?: { Status?: string, ExitCode?: number, Health?: { Status?: string }, Healthcheck?: { Status?: string } }
 }
 
 /** The containers docker-compose made for `project` (by its labels), as podman sees them. */
@@ -117,6 +118,7 @@ export async function projectContainers (project: string, env: NodeJS.ProcessEnv
     state: c.State?.Status ?? '?',
     health: c.State?.Health?.Status ?? c.State?.Healthcheck?.Status ?? '',
     restarts: c.RestartCount ?? 0,
+    exitCode: c.State?.ExitCode ?? 0,
   }))
 }
 
