@@ -21,22 +21,35 @@ import {
 } from './entra-emulator/index.ts'
 import { startSampleMcpServer, type SampleMcpOptions, type SampleMcpServer } from './sample-mcp/index.ts'
 
-export interface DevStackOptions {
-  /** 0 picks a free port (tests); defaults are DESIGN §9's 8080, 8443, 9101, 9102. */
-  relayPort?: number
+/** The relay's counterparts: the Entra emulator and the two sample MCP servers trusting it. */
+export interface DevServicesOptions {
+  /** 0 picks a free port (tests); defaults are DESIGN §9's 8443, 9101, 9102. */
   emulatorPort?: number
   notesPort?: number
   calendarPort?: number
+  /** Bind address of all three, default '127.0.0.1'. */
+  host?: string
+  emulator?: Omit<EmulatorOptions, 'port' | 'host'>
+  notesOptions?: Partial<SampleMcpOptions>
+  calendarOptions?: Partial<SampleMcpOptions>
+}
+
+export interface DevServices {
+  emulator: EntraEmulator
+  notes: SampleMcpServer
+  calendar: SampleMcpServer
+  close: () => Promise<void>
+}
+
+export interface DevStackOptions extends DevServicesOptions {
+  /** 0 picks a free port (tests); default 8080. */
+  relayPort?: number
   /** Where /metrics is served; 0 picks a free port (default), DESIGN's 9464 for npm run dev. */
   metricsPort?: number
-  host?: string
   logLevel?: Config['logLevel']
   logger?: Logger
   /** Extra relay settings (env names), e.g. `{ DOWNSTREAM_TIMEOUT_MS: '500' }`. */
   relayEnv?: Record<string, string>
-  emulator?: Omit<EmulatorOptions, 'port' | 'host'>
-  notesOptions?: Partial<SampleMcpOptions>
-  calendarOptions?: Partial<SampleMcpOptions>
   relay?: Omit<RelayOptions, 'config' | 'logger'>
   /** More CA certificates (PEM) the relay trusts besides the emulator's, e.g. a test fixture's. */
   extraTrustedCaPems?: string[]
@@ -75,7 +88,8 @@ export async function freePort (host = '127.0.0.1'): Promise<number> {
   })
 }
 
-export async function startDevStack (options: DevStackOptions = {}): Promise<DevStack> {
+/** Starts the emulator and the sample servers (which validate tokens against the emulator's issuer); `npm run dev` adds the relay. */
+export async function startDevServices (options: DevServicesOptions = {}): Promise<DevServices> {
   const host = options.host ?? '127.0.0.1'
   const closers: Array<() => Promise<void>> = []
   const closeAll = async () => {
@@ -90,6 +104,23 @@ export async function startDevStack (options: DevStackOptions = {}): Promise<Dev
     closers.push(() => notes.close())
     const calendar = await startSampleMcpServer({ ...sampleOptions, name: 'calendar', port: options.calendarPort ?? 9102, appClientId: DEV_CALENDAR_APP_ID, appIdUri: 'api://calendar-mcp', ...options.calendarOptions })
     closers.push(() => calendar.close())
+    return { emulator, notes, calendar, close: closeAll }
+  } catch (err) {
+    await closeAll()
+    throw err
+  }
+}
+
+export async function startDevStack (options: DevStackOptions = {}): Promise<DevStack> {
+  const host = options.host ?? '127.0.0.1'
+  const closers: Array<() => Promise<void>> = []
+  const closeAll = async () => {
+    for (const close of closers.reverse()) await close().catch(() => {})
+  }
+  try {
+    const services = await startDevServices(options)
+    closers.push(() => services.close())
+    const { emulator, notes, calendar } = services
 
     for (const [index, extra] of (options.extraServers ?? []).entries()) {
       if (extra.audience === undefined || !extra.audience.startsWith('api://')) continue

@@ -3,6 +3,7 @@
 // @peculiar/x509 needs a Reflect metadata polyfill loaded before it.
 import 'reflect-metadata'
 import { createHash, randomBytes, type webcrypto as nodeWebcrypto } from 'node:crypto'
+import { isIP } from 'node:net'
 import * as x509 from '@peculiar/x509'
 
 const webcrypto = globalThis.crypto
@@ -64,8 +65,8 @@ export async function createDevCa (): Promise<DevCa> {
   return { caPem: cert.toString('pem'), cert, keys }
 }
 
-/** The TLS certificate of the emulator: SAN localhost, 127.0.0.1 and ::1, signed by the dev CA. */
-export async function createServerCertificate (ca: DevCa): Promise<PemCredential> {
+/** The TLS certificate of the emulator: SAN localhost, 127.0.0.1, ::1 and `hostnames` (names or IPs), signed by the dev CA. */
+export async function createServerCertificate (ca: DevCa, hostnames: readonly string[] = []): Promise<PemCredential> {
   const keys = await webcrypto.subtle.generateKey(ECDSA_P256, true, ['sign', 'verify'])
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serialNumber(),
@@ -83,6 +84,7 @@ export async function createServerCertificate (ca: DevCa): Promise<PemCredential
         { type: 'dns', value: 'localhost' },
         { type: 'ip', value: '127.0.0.1' },
         { type: 'ip', value: '::1' },
+        ...hostnames.map((name) => ({ type: isIP(name) === 0 ? 'dns' as const : 'ip' as const, value: name })),
       ]),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
       await x509.AuthorityKeyIdentifierExtension.create(ca.keys.publicKey),

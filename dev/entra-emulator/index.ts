@@ -33,7 +33,7 @@ export async function startEntraEmulator (options: EmulatorOptions = {}): Promis
     options.tenants ?? defaultTenants())
   const clock = createClock(options.now)
   const [ca, keys] = await Promise.all([createDevCa(), SigningKeys.create(clock.now, options.signingKeyActivationDelaySec ?? 86_400)])
-  const tls = await createServerCertificate(ca)
+  const tls = await createServerCertificate(ca, options.hostnames)
   const ownCertDir = options.certDir === undefined
   const certDir = options.certDir ?? await mkdtemp(join(tmpdir(), 'entra-emulator-'))
   await mkdir(certDir, { recursive: true })
@@ -81,7 +81,7 @@ export async function startEntraEmulator (options: EmulatorOptions = {}): Promis
     await close()
     throw err
   }
-  context.url = `https://localhost:${(app.server.address() as AddressInfo).port}`
+  context.url = options.publicUrl === undefined ? `https://localhost:${(app.server.address() as AddressInfo).port}` : new URL(options.publicUrl).origin
   const issuer = issuerOf(context)
 
   return {

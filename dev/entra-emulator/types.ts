@@ -104,8 +104,12 @@ export interface AppSettings {
 export interface EmulatorOptions {
   /** Default 8443; 0 = a random free port. */
   port?: number
-  /** Bind address, default '127.0.0.1'; URLs always use the hostname 'localhost'. */
+  /** Bind address, default '127.0.0.1'; URLs use the hostname 'localhost' unless `publicUrl` is set. */
   host?: string
+  /** Origin in `url`, the issuer and the metadata, e.g. `https://emulator:8443` in a compose network. Default `https://localhost:<port>`. */
+  publicUrl?: string
+  /** Extra names or IPs in the TLS certificate (it always covers localhost, 127.0.0.1 and ::1). */
+  hostnames?: string[]
   tenantId?: string
   apps?: AppRegistration[]
   /** Users of the home tenant. */
