@@ -24,3 +24,29 @@ export function resourcePaths (serverIds: readonly string[]): string[] {
 export function scopeForMethod (method: string): AgentScope {
   return method === 'GET' || method === 'HEAD' || method === 'OPTIONS' ? 'tools:read' : 'tools:call'
 }
+
+/**
+ * MCP methods that read or keep the session going; every other method (`tools/call` first, and any method this
+ * list does not know) needs `tools:call`. Notifications and a client's answers to server requests only read.
+ */
+const MCP_READ_METHODS = new Set([
+  'initialize', 'ping', 'server/discover', 'subscriptions/listen',
+  'tools/list', 'resources/list', 'resources/templates/list', 'resources/read', 'resources/subscribe', 'resources/unsubscribe',
+  'prompts/list', 'prompts/get', 'completion/complete', 'logging/setLevel',
+])
+
+/** The scope a JSON-RPC message (or batch) sent to `/mcp` or `/mcp/<server>` needs. */
+export function scopeForMcpMessage (message: unknown): AgentScope {
+  const messages = Array.isArray(message) ? message : [message]
+  for (const m of messages) {
+    const method = typeof m === 'object' && m !== null ? (m as { method?: unknown }).method : undefined
+    if (method === undefined) continue
+    if (typeof method !== 'string' || !(method.startsWith('notifications/') || MCP_READ_METHODS.has(method))) return 'tools:call'
+  }
+  return 'tools:read'
+}
+
+/** At the HTTP level an MCP endpoint needs `tools:read`; what a message needs beyond it is checked on its body. */
+export function scopeForRequest (method: string, path: string): AgentScope {
+  return path === '/mcp' || path.startsWith('/mcp/') ? 'tools:read' : scopeForMethod(method)
+}

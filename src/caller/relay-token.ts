@@ -3,7 +3,7 @@
 // from its key (RFC 9449), and its grant's MSAL partition yields the user's Entra token, the OBO assertion.
 import type { AgentGrantRecord, AgentGrants } from '../agent-auth/grants.ts'
 import { verifyDpopProof, type DpopNonces } from '../agent-auth/dpop.ts'
-import { scopeForMethod } from '../agent-auth/scopes.ts'
+import { scopeForRequest } from '../agent-auth/scopes.ts'
 import { forGrant, insufficientScope, relayError, RelayError } from '../errors.ts'
 import { resourceOf } from '../http/resources.ts'
 import type { Store } from '../stores/types.ts'
@@ -84,7 +84,7 @@ export class RelayTokenVerifier {
     } else if (request.scheme === 'DPoP') {
       throw relayError('token_invalid', 'This token is not DPoP-bound: send it as "Authorization: Bearer <token>".')
     }
-    const needed = scopeForMethod(request.method)
+    const needed = scopeForRequest(request.method, request.path)
     if (!token.scopes.has(needed)) throw insufficientScope(`This request needs the scope ${needed}; the token has ${[...token.scopes].join(' ') || 'none'}.`, needed)
     const record = await this.#o.grants.get(token.grantId)
     if (record === undefined || !await this.#o.grantAlive(token.grantId)) throw relayError('grant_revoked', 'The agent\'s access was revoked; connect the agent again.')

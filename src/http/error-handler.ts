@@ -65,7 +65,10 @@ function prepareError (error: RelayError, request: FastifyRequest, reply: Fastif
     const scheme = request.caller?.scheme ?? (/^DPoP\s/i.test(request.headers.authorization ?? '') ? 'DPoP' : 'Bearer')
     const scope = error.challenge.scope ?? (error.statusCode === 401 ? rendering.challengeScope?.(request) : undefined)
     const challenge = scope === undefined ? error.challenge : { ...error.challenge, scope }
-    reply.header('www-authenticate', formatChallenge(scheme, challenge, rendering.resourceMetadataUrl(request), scheme === 'DPoP' ? { algs: DPOP_CHALLENGE_ALGS } : {}))
+    let header = formatChallenge(scheme, challenge, rendering.resourceMetadataUrl(request), scheme === 'DPoP' ? { algs: DPOP_CHALLENGE_ALGS } : {})
+    // A DPoP-bound token sent as Bearer: the DPoP challenge too, naming what to send instead (RFC 9449 §7.1, §7.2).
+    if (error.reason === 'dpop_bound_token_as_bearer') header += `, ${formatChallenge('DPoP', challenge, rendering.resourceMetadataUrl(request), { algs: DPOP_CHALLENGE_ALGS })}`
+    reply.header('www-authenticate', header)
   }
   for (const [name, value] of Object.entries(error.headers)) reply.header(name, value)
   const loginUrl = error.intent === undefined ? undefined : rendering.loginUrl(error.intent, request)

@@ -2,7 +2,9 @@
 // dual-era server aggregating every server the user can reach. Both are `auth: 'caller'`, CORS-enabled for
 // CORS_ALLOWED_ORIGINS, and read bodies as bytes: the pass-through forwards them, the aggregate parses them.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { callerOf } from '../http/auth.ts'
+import { scopeForMcpMessage } from '../agent-auth/scopes.ts'
+import { insufficientScope } from '../errors.ts'
+import { callerOf, type Caller } from '../http/auth.ts'
 import { allowCors } from '../http/cors.ts'
 import { sendRpcError, toRelayError, type ErrorRendering } from '../http/error-handler.ts'
 import { jsonDepthExceeds } from '../http/json-body.ts'
@@ -42,6 +44,23 @@ export function requestIdOf (body: unknown): string | number | undefined {
   return typeof id === 'string' || (typeof id === 'number' && Number.isInteger(id)) ? id : undefined
 }
 
+/**
+ * An agent's token needs `tools:read` to reach an MCP endpoint at all (checked with the token) and `tools:call`
+ * for any message that is not a read (`tools/call` above all). Only a token without `tools:call` has its body
+ * looked at here; a body that is not JSON then counts as a call (closed, not open).
+ */
+function requireMessageScope (caller: Caller, message: () => unknown): void {
+  const scopes = caller.grant?.scopes
+  if (scopes === undefined || scopes.includes('tools:call')) return
+  let needed: ReturnType<typeof scopeForMcpMessage>
+  try {
+    needed = scopeForMcpMessage(message())
+  } catch {
+    needed = 'tools:call'
+  }
+  if (!scopes.includes(needed)) throw insufficientScope(`This MCP request needs the scope ${needed}; the token has ${scopes.join(' ') || 'none'}.`, needed)
+}
+
 /** Registered with prefix `/mcp`: its CORS preflight route stays under it. */
 export async function mcpRoutes (app: FastifyInstance, o: McpRoutesOptions): Promise<void> {
   app.removeAllContentTypeParsers()
@@ -66,8 +85,10 @@ export async function mcpRoutes (app: FastifyInstance, o: McpRoutesOptions): Pro
       config: { auth: 'caller' },
       schema: { hide: true, params: serverParam },
       handler: async (request: FastifyRequest<{ Params: { server: string } }>, reply) => {
-        const { user } = callerOf(request)
+        const caller = callerOf(request)
+        const { user } = caller
         try {
+          if (method === 'POST') requireMessageScope(caller, () => JSON.parse(Buffer.isBuffer(request.body) ? request.body.toString('utf8') : ''))
           const answer = await o.passthrough.forward({
             serverId: request.params.server,
             user,
@@ -107,6 +128,7 @@ export async function mcpRoutes (app: FastifyInstance, o: McpRoutesOptions): Pro
           }
         }
         try {
+          if (method === 'POST') requireMessageScope(caller, () => message)
           await o.aggregate.handle({ caller, method, request, reply, message, signal: disconnectSignal(reply) })
           return reply
         } catch (err) {
