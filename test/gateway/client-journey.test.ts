@@ -68,7 +68,9 @@ it('goes from a bare 401 to a tool call as alice through the relay\'s own author
   const client = new Client({ name: 'journey', version: '1' })
   await client.connect(new StreamableHTTPClientTransport(url, { authProvider: provider, fetch: stack.fetch }))
   try {
+    // Both sample servers' tools, as alice.
     expect(structured(await client.callTool({ name: 'notes__whoami', arguments: {} }))).toMatchObject({ oid: alice.oid, upn: alice.username })
+    expect(structured(await client.callTool({ name: 'calendar__whoami', arguments: {} }))).toMatchObject({ oid: alice.oid, upn: alice.username })
   } finally {
     await client.close()
   }
