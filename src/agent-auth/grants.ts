@@ -4,11 +4,10 @@
 import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
 import type { UserAssertion } from '../caller/user-assertion.ts'
-import { partitionPlugin, writePartition, type PartitionOptions } from '../caller/msal-partition.ts'
+import { silentToken, writePartition, type PartitionOptions } from '../caller/msal-partition.ts'
 import { sha256b64url } from '../crypto/hash.ts'
 import type { Keyring } from '../crypto/keyring.ts'
-import { mapEntraError } from '../entra/entra-errors.ts'
-import type { EntraExchangeRecord, MsalFactory } from '../entra/msal.ts'
+import type { MsalFactory } from '../entra/msal.ts'
 import type { OboService } from '../entra/obo.ts'
 import { interactionRequired, relayError } from '../errors.ts'
 import type { McpClientPool } from '../mcp/client-pool.ts'
@@ -181,30 +180,18 @@ export class AgentGrants {
   }
 
   async #silent (record: AgentGrantRecord): Promise<UserAssertion> {
-    const exchange: EntraExchangeRecord = {}
-    try {
-      const client = await this.#o.msal.client({ tenantId: record.tid, cachePlugin: partitionPlugin(this.#partition(record.grantId)), record: exchange })
-      const account = await client.getTokenCache().getAccountByHomeId(record.homeAccountId)
-      if (account === null) throw interactionRequired('sign_in_required', 'The Entra sign-in of this agent connection has ended; sign in again.', undefined)
-      const result = await client.acquireTokenSilent({ account, scopes: [this.#o.relayScope] })
-      if (result === null || result.expiresOn === null) throw new Error('MSAL returned no token')
-      const assertion: UserAssertion = {
-        tid: record.tid,
-        oid: record.oid,
-        upn: record.upn,
-        name: record.name,
-        token: result.accessToken,
-        exp: Math.floor(result.expiresOn.getTime() / 1000),
-        mode: 'agent',
-        grantId: record.grantId,
-      }
-      this.#assertions.set(record.grantId, assertion)
-      return assertion
-    } catch (err) {
-      const mapped = mapEntraError(err, { record: exchange, tenantId: record.tid, what: "the relay's token for this agent" })
-      this.#o.logger.warn({ tid: record.tid, oid: record.oid, clientId: record.clientId, grant: grantLogId(record.grantId), ...mapped.logFields, reason: mapped.reason }, 'agent silent token failed')
-      throw mapped
-    }
+    const { token, exp } = await silentToken(this.#o.msal, {
+      tenantId: record.tid,
+      homeAccountId: record.homeAccountId,
+      partition: this.#partition(record.grantId),
+      scope: this.#o.relayScope,
+      ended: () => interactionRequired('sign_in_required', 'The Entra sign-in of this agent connection has ended; sign in again.', undefined),
+      what: "the relay's token for this agent",
+      onError: (mapped) => { this.#o.logger.warn({ tid: record.tid, oid: record.oid, clientId: record.clientId, grant: grantLogId(record.grantId), ...mapped.logFields, reason: mapped.reason }, 'agent silent token failed') },
+    })
+    const assertion: UserAssertion = { tid: record.tid, oid: record.oid, upn: record.upn, name: record.name, token, exp, mode: 'agent', grantId: record.grantId }
+    this.#assertions.set(record.grantId, assertion)
+    return assertion
   }
 
   /**

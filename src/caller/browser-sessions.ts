@@ -2,11 +2,10 @@
 // partition sealed in the store, and the relay-scoped token obtained silently from it (single-flight).
 import { randomBytes } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
-import type { ICachePlugin, TokenCacheContext } from '@azure/msal-node'
 import type { Logger } from 'pino'
 import { sha256b64url } from '../crypto/hash.ts'
-import { mapEntraError } from '../entra/entra-errors.ts'
-import type { EntraExchangeRecord, MsalFactory } from '../entra/msal.ts'
+import type { MsalFactory } from '../entra/msal.ts'
+import { silentToken, writePartition, type PartitionOptions } from './msal-partition.ts'
 import { interactionRequired, relayError } from '../errors.ts'
 import type { Keyring } from '../crypto/keyring.ts'
 import { SingleFlight } from '../stores/single-flight.ts'
@@ -76,7 +75,7 @@ export class SessionService {
   /** Stores the MSAL cache produced by the code redemption as this session's partition. */
   async savePartition (id: string, serializedCache: string): Promise<void> {
     const hashed = sha256b64url(id)
-    await this.#o.store.set(partitionKey(hashed), this.#o.keyring.seal(serializedCache, hashed), this.#ttlSec * 1000)
+    await writePartition(this.#partition(hashed), serializedCache)
   }
 
   /** The user's token for the relay's own scope: from memory, else MSAL silent (cache, then refresh token). */
@@ -89,49 +88,31 @@ export class SessionService {
   }
 
   async #silent (hashed: string, record: SessionRecord): Promise<UserAssertion> {
-    const exchange: EntraExchangeRecord = {}
-    try {
-      const client = await this.#o.msal.client({ tenantId: record.tid, cachePlugin: this.#partitionPlugin(hashed), record: exchange })
-      const account = await client.getTokenCache().getAccountByHomeId(record.homeAccountId)
-      if (account === null) throw interactionRequired('session_ended', 'The sign-in has ended; sign in again.', undefined)
-      const result = await client.acquireTokenSilent({ account, scopes: [this.#o.relayScope] })
-      if (result === null || result.expiresOn === null) throw new Error('MSAL returned no token')
-      const assertion: UserAssertion = {
-        tid: record.tid,
-        oid: record.oid,
-        upn: record.upn,
-        name: record.name,
-        token: result.accessToken,
-        exp: Math.floor(result.expiresOn.getTime() / 1000),
-        mode: 'session',
-      }
-      // Cached before the single-flight releases the key, so a caller arriving now finds it.
-      this.#assertions.set(hashed, assertion)
-      return assertion
-    } catch (err) {
-      const mapped = mapEntraError(err, { record: exchange, tenantId: record.tid, what: "the relay's token for this session" })
-      this.#o.logger.warn({ tid: record.tid, oid: record.oid, ...mapped.logFields, reason: mapped.reason }, 'silent token failed')
-      throw mapped
-    }
+    const { token, exp } = await silentToken(this.#o.msal, {
+      tenantId: record.tid,
+      homeAccountId: record.homeAccountId,
+      partition: this.#partition(hashed),
+      scope: this.#o.relayScope,
+      ended: () => interactionRequired('session_ended', 'The sign-in has ended; sign in again.', undefined),
+      what: "the relay's token for this session",
+      onError: (mapped) => { this.#o.logger.warn({ tid: record.tid, oid: record.oid, ...mapped.logFields, reason: mapped.reason }, 'silent token failed') },
+    })
+    const assertion: UserAssertion = { tid: record.tid, oid: record.oid, upn: record.upn, name: record.name, token, exp, mode: 'session' }
+    // Cached before the single-flight releases the key, so a caller arriving now finds it.
+    this.#assertions.set(hashed, assertion)
+    return assertion
   }
 
-  /** An MSAL cache plugin bound to one session's partition: load before access, save when MSAL changed it. */
-  #partitionPlugin (sessionHash: string): ICachePlugin {
-    const key = partitionKey(sessionHash)
+  /** One session's MSAL partition (sealed with the session hash as AAD). */
+  #partition (sessionHash: string): PartitionOptions {
     return {
-      beforeCacheAccess: async (context: TokenCacheContext) => {
-        const sealed = await this.#o.store.get(key)
-        const serialized = sealed === undefined ? undefined : this.#o.keyring.open(sealed, sessionHash)
-        if (serialized !== undefined) context.tokenCache.deserialize(serialized)
-        // A wrong or retired key reads as no cache: the user signs in again, and it is logged.
-        else if (sealed !== undefined) this.#o.logger.warn({ sessionHash: sessionHash.slice(0, 8) }, 'MSAL partition cannot be opened with the current keys')
-      },
-      afterCacheAccess: async (context: TokenCacheContext) => {
-        // Re-sealed when MSAL changed it (a refresh rotates the refresh token, so after a key rotation too).
-        if (context.cacheHasChanged) {
-          await this.#o.store.set(key, this.#o.keyring.seal(context.tokenCache.serialize(), sessionHash), this.#ttlSec * 1000)
-        }
-      },
+      store: this.#o.store,
+      keyring: this.#o.keyring,
+      key: partitionKey(sessionHash),
+      aad: sessionHash,
+      ttlMs: this.#ttlSec * 1000,
+      // A wrong or retired key reads as no cache: the user signs in again, and it is logged.
+      onUnreadable: () => { this.#o.logger.warn({ sessionHash: sessionHash.slice(0, 8) }, 'MSAL partition cannot be opened with the current keys') },
     }
   }
 }

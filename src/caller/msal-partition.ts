@@ -1,14 +1,22 @@
-// One MSAL cache partition (the refresh token of one sign-in) sealed in the store, as an MSAL cache plugin.
+// One MSAL cache partition (the refresh token of one sign-in) sealed in the store, as an MSAL cache plugin, and
+// the silent token of that sign-in (the relay-scoped access token a browser session or an agent grant acts with).
 import type { ICachePlugin, TokenCacheContext } from '@azure/msal-node'
 import type { Keyring } from '../crypto/keyring.ts'
+import { mapEntraError } from '../entra/entra-errors.ts'
+import type { EntraExchangeRecord, MsalFactory } from '../entra/msal.ts'
+import type { RelayError } from '../errors.ts'
 import type { Store } from '../stores/types.ts'
 
 export interface PartitionOptions {
   store: Store
   keyring: Keyring
-  /** Where the partition lives; also the sealing AAD, so a partition never opens under another key. */
+  /** Where the partition lives. */
   key: string
+  /** The sealing AAD, so a partition never opens under another key or id; default `key`. */
+  aad?: string
   ttlMs: number
+  /** A partition that exists but does not open (a wrong or retired key): read as none, and told here. */
+  onUnreadable?: () => void
 }
 
 /** Loads the partition before MSAL reads its cache and saves it when MSAL changed it (a rotated refresh token). */
@@ -20,19 +28,52 @@ export function partitionPlugin (o: PartitionOptions): ICachePlugin {
     },
     afterCacheAccess: async (context: TokenCacheContext) => {
       if (!context.cacheHasChanged) return
-      // Only while the partition still exists: a revocation that ran meanwhile must not be undone.
+      // Only while the partition still exists: a revocation or sign-out that ran meanwhile must not be undone.
       const sealed = await o.store.get(o.key)
       if (sealed === undefined) return
-      await o.store.compareAndSet(o.key, sealed, o.keyring.seal(context.tokenCache.serialize(), o.key), o.ttlMs)
+      await o.store.compareAndSet(o.key, sealed, o.keyring.seal(context.tokenCache.serialize(), o.aad ?? o.key), o.ttlMs)
     },
   }
 }
 
 export async function readPartition (o: PartitionOptions): Promise<string | undefined> {
   const sealed = await o.store.get(o.key)
-  return sealed === undefined ? undefined : o.keyring.open(sealed, o.key)
+  if (sealed === undefined) return undefined
+  const serialized = o.keyring.open(sealed, o.aad ?? o.key)
+  if (serialized === undefined) o.onUnreadable?.()
+  return serialized
 }
 
 export async function writePartition (o: PartitionOptions, serializedCache: string): Promise<void> {
-  await o.store.set(o.key, o.keyring.seal(serializedCache, o.key), o.ttlMs)
+  await o.store.set(o.key, o.keyring.seal(serializedCache, o.aad ?? o.key), o.ttlMs)
+}
+
+export interface SilentTokenRequest {
+  tenantId: string
+  homeAccountId: string
+  partition: PartitionOptions
+  scope: string
+  /** The error when the partition holds no account any more (the sign-in ended). */
+  ended: () => RelayError
+  /** What the token is for, in messages ("the relay's token for this session"). */
+  what: string
+  /** Told of the mapped error before it is thrown (to log it with the caller's fields). */
+  onError: (mapped: RelayError) => void
+}
+
+/** The relay-scoped access token of one sign-in, from its partition (MSAL refreshes it when it must). */
+export async function silentToken (msal: MsalFactory, r: SilentTokenRequest): Promise<{ token: string, exp: number }> {
+  const exchange: EntraExchangeRecord = {}
+  try {
+    const client = await msal.client({ tenantId: r.tenantId, cachePlugin: partitionPlugin(r.partition), record: exchange })
+    const account = await client.getTokenCache().getAccountByHomeId(r.homeAccountId)
+    if (account === null) throw r.ended()
+    const result = await client.acquireTokenSilent({ account, scopes: [r.scope] })
+    if (result === null || result.expiresOn === null) throw new Error('MSAL returned no token')
+    return { token: result.accessToken, exp: Math.floor(result.expiresOn.getTime() / 1000) }
+  } catch (err) {
+    const mapped = mapEntraError(err, { record: exchange, tenantId: r.tenantId, what: r.what })
+    r.onError(mapped)
+    throw mapped
+  }
 }
