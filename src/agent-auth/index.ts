@@ -1,5 +1,6 @@
 // The agent-facing authorization server as one service: oidc-provider on the relay's store, the agent grants
 // and their revocation cascade, and the verifier of the tokens it issues. Framework-free; routes/oauth.ts mounts it.
+import { MetadataError } from '../net/metadata-error.ts'
 import type { KoaContextWithOIDC } from 'oidc-provider'
 import { Provider } from 'oidc-provider'
 import type { IncomingMessage } from 'node:http'
@@ -100,9 +101,15 @@ export async function createAgentAuth (o: AgentAuthOptions): Promise<AgentAuth> 
         headers.delete('content-length')
         return new Response(JSON.stringify(json), { status, headers })
       } catch (err) {
-        // The provider reports only "fetch failed"; our message says why (it never holds a fetched value).
+        // The provider reports only "fetch failed"; our message says why when it is about the document itself
+        // (never a fetched value). Whether a host resolves, is private or answers is not told to an unauthenticated
+        // caller (an oracle for internal names): that is logged only.
         const ctx = Provider.ctx
-        if (ctx !== undefined && err instanceof Error) (ctx.state as { cimdRefusal?: string }).cimdRefusal = err.message
+        if (ctx !== undefined && err instanceof Error) {
+          const network = err instanceof MetadataError && (err.code === 'refused' || err.code === 'network' || err.code === 'timeout' || err.code === 'http_status')
+          ;(ctx.state as { cimdRefusal?: string }).cimdRefusal = network ? 'it could not be fetched from that URL' : err.message
+          if (network) logger.info({ reason: (err as MetadataError).code, detail: err.message }, 'client metadata document not fetched')
+        }
         throw err
       }
     },
@@ -145,7 +152,7 @@ export async function createAgentAuth (o: AgentAuthOptions): Promise<AgentAuth> 
   provider.use(async (ctx, next) => {
     if (limit > 0 && ctx.method === 'POST' && ctx.path === OAUTH_ROUTES.registration) {
       const window = Math.floor(Date.now() / 3_600_000)
-      const count = await o.stores.transient.increment(`agent:registrations:${ctx.ip}:${window}`, 3_600_000)
+      const count = await o.stores.transient.increment(`agent:registrations:${registrationBucket(ctx.ip)}:${window}`, 3_600_000)
       if (count > limit) {
         ctx.status = 429
         ctx.set('retry-after', String(3600 - Math.floor((Date.now() / 1000) % 3600)))
@@ -190,3 +197,17 @@ export async function createAgentAuth (o: AgentAuthOptions): Promise<AgentAuth> 
 
 export type { AdapterStores } from './adapter.ts'
 export type { Store }
+
+/**
+ * The address a registration is counted against: an IPv4 address itself, an IPv6 address by its /64 (one
+ * subscriber's allocation; counting single IPv6 addresses would let one host register without limit).
+ */
+export function registrationBucket (ip: string): string {
+  const address = ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip
+  if (!address.includes(':')) return address
+  const [head = '', tail = ''] = address.split('::')
+  const left = head === '' ? [] : head.split(':')
+  const right = tail === '' ? [] : tail.split(':')
+  const groups = address.includes('::') ? [...left, ...Array(8 - left.length - right.length).fill('0'), ...right] : left
+  return `${groups.slice(0, 4).map((g) => g.toLowerCase().replace(/^0+(?=.)/, '')).join(':')}::/64`
+}

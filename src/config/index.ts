@@ -143,6 +143,9 @@ export function loadConfig (env: Env = process.env): Config {
       if (appIdUri !== clientId) relayAudiences.push(appIdUri)
     }
   }
+  // The default App ID URI names the relay too, even when SCOPE uses another one the registration also carries:
+  // no server's PRM may name it (it would receive a token for the relay), and a token for it is the relay's.
+  if (clientId !== '' && !relayAudiences.includes(`api://${clientId}`)) relayAudiences.push(`api://${clientId}`)
 
   const authorityHost = r.url('AUTHORITY_HOST', get('AUTHORITY_HOST') ?? 'https://login.microsoftonline.com', 'the Entra authority origin, e.g. https://login.microsoftonline.com') ??
     new URL('https://login.microsoftonline.com')

@@ -11,6 +11,7 @@ import type { ServerRegistry } from '../downstream/registry.ts'
 import type { OboService } from '../entra/obo.ts'
 import { relayError, RelayError } from '../errors.ts'
 import { ResponseTooLargeError } from '../net/body-limit.ts'
+import { McpResponseTooLargeError } from '../mcp/modern/client-errors.ts'
 import { HEADERS, METHODS, isLegacyVersion, validateModernRequest, type JsonRpcErrorResponse } from '../mcp/modern/index.ts'
 import type { ScopeResolver } from '../mcp/tool-service.ts'
 import type { SessionBindings } from './session-bindings.ts'
@@ -81,10 +82,18 @@ export class PassthroughProxy {
     }
     // Modern requests mirror their body in headers: check them before anything is spent on the request.
     const version = header(request.headers, HEADERS.protocolVersion)
+    // Only a modern request whose headers were checked against its body may be taken at its `Mcp-Method`.
+    let modernChecked = false
     if (request.method === 'POST' && version !== undefined && !isLegacyVersion(version)) {
       // The versions the server supports are its business: any version the client names passes here.
       const validation = validateModernRequest(request.headers, parse(), { supportedVersions: [version] })
       if (!validation.ok) return { kind: 'json', status: validation.status, headers: {}, body: validation.error }
+      modernChecked = true
+    }
+    const methodOfBody = (): string | undefined => {
+      if (modernChecked) return header(request.headers, HEADERS.method)
+      const m = parse()
+      return typeof m === 'object' && m !== null && !Array.isArray(m) && typeof (m as { method?: unknown }).method === 'string' ? (m as { method: string }).method : undefined
     }
 
     const sessionId = header(request.headers, HEADERS.sessionId)
@@ -106,8 +115,8 @@ export class PassthroughProxy {
     const controller = new AbortController()
     const onAbort = (): void => controller.abort(request.signal.reason)
     request.signal.addEventListener('abort', onAbort, { once: true })
-    // subscriptions/listen is modern only, and modern requests name their method in a header: no body is parsed for this.
-    const exempt = request.method === 'GET' || header(request.headers, HEADERS.method) === METHODS.subscriptionsListen
+    // subscriptions/listen is modern only, named in a header checked against the body above (a legacy request's header counts for nothing).
+    const exempt = request.method === 'GET' || (modernChecked && header(request.headers, HEADERS.method) === METHODS.subscriptionsListen)
     const total = exempt || request.method === 'DELETE' ? undefined : setTimeout(() => controller.abort(new Error('total timeout')), this.#o.totalTimeoutMs)
     const release = (): void => {
       clearTimeout(total)
@@ -115,7 +124,7 @@ export class PassthroughProxy {
     }
     try {
       const upstream = await this.#exchange(server, request, scopes, controller.signal)
-      const answer = await this.#answer(server, request, upstream, controller, sessionId, allowed === undefined ? undefined : { allowed, parse })
+      const answer = await this.#answer(server, request, upstream, controller, sessionId, allowed === undefined ? undefined : { allowed, methodOfBody })
       if (answer.kind === 'stream') {
         answer.body.once('close', release)
         controller.signal.addEventListener('abort', () => { answer.body.destroy() }, { once: true })
@@ -141,7 +150,8 @@ export class PassthroughProxy {
           path: `${server.url.pathname}${server.url.search}`,
           method: request.method,
           headers: { ...forwardedHeaders(request.headers), authorization: `Bearer ${token.accessToken}` },
-          body: request.body ?? null,
+          // A body only where the transport has one: a DELETE's would bypass the checks POST bodies get.
+          body: request.method === 'POST' ? (request.body ?? null) : null,
           signal,
           headersTimeout: this.#o.headersTimeoutMs,
           bodyTimeout: this.#o.idleTimeoutMs,
@@ -151,7 +161,8 @@ export class PassthroughProxy {
       }
       const failure = classifyDownstreamStatus(upstream.statusCode, single(upstream.headers['www-authenticate']))
       if (failure === undefined || failure.kind === 'session_lost') return upstream
-      upstream.body.resume()
+      // Discarded: closed, not drained (a hostile server could keep sending after the relay has answered).
+      upstream.body.destroy()
       if (retryFor(failure) === 'new_token' && attempt === 0) {
         this.#o.logger.info({ tid: request.user.tid, oid: request.user.oid, server: server.id, retry: 'new_token' }, 'downstream retry')
         if (failure.kind === 'token_refused' && failure.resourceMetadata !== undefined) this.#o.discovery.noteResourceMetadata?.(server.id, failure.resourceMetadata)
@@ -167,12 +178,12 @@ export class PassthroughProxy {
     upstream: Dispatcher.ResponseData,
     controller: AbortController,
     sessionId: string | undefined,
-    filtering: { allowed: (tool: string) => boolean, parse: () => unknown } | undefined
+    filtering: { allowed: (tool: string) => boolean, methodOfBody: () => string | undefined } | undefined
   ): Promise<PassthroughAnswer> {
     const scope = `server:${server.id}`
     const status = upstream.statusCode
     if (status === 404 && sessionId !== undefined) {
-      upstream.body.resume()
+      upstream.body.destroy()
       await this.#o.bindings.unbind(scope, sessionId)
       return sessionNotFound()
     }
@@ -186,8 +197,18 @@ export class PassthroughProxy {
     if (request.method === 'DELETE' && sessionId !== undefined) await this.#o.bindings.unbind(scope, sessionId)
 
     const contentType = headers['content-type']
-    if (filtering !== undefined && request.method === 'POST' && methodOf(request, filtering.parse) === METHODS.toolsList) {
-      const body = await filterToolsListAnswer(upstream.body, contentType, this.#o.maxResponseBytes, filtering.allowed, () => controller.abort())
+    if (filtering !== undefined && request.method === 'POST' && filtering.methodOfBody() === METHODS.toolsList) {
+      let body: string
+      try {
+        body = await filterToolsListAnswer(upstream.body, contentType, this.#o.maxResponseBytes, filtering.allowed, () => controller.abort())
+      } catch (err) {
+        controller.abort()
+        if (err instanceof McpResponseTooLargeError) {
+          this.#o.logger.warn({ server: server.id, limitBytes: this.#o.maxResponseBytes }, 'downstream answer cut: too large')
+          throw downstreamError({ kind: 'too_large' }, server.id, this.#o.headersTimeoutMs)
+        }
+        throw downstreamError(transportFailure(err, request.signal), server.id, this.#o.headersTimeoutMs)
+      }
       return { kind: 'json', status, headers: { ...headers, 'content-type': contentType ?? 'application/json' }, body: Buffer.from(body) }
     }
     const declared = Number(single(upstream.headers['content-length']) ?? Number.NaN)
@@ -233,16 +254,6 @@ function sessionNotFound (): PassthroughAnswer {
   return { kind: 'json', status: 404, headers: {}, body: { jsonrpc: '2.0', id: null, error: { code: SESSION_NOT_FOUND, message: 'Session not found' } } }
 }
 
-/** The method of the request's body (parsed only when asked). */
-function methodOf (request: PassthroughRequest, parse: () => unknown): string | undefined {
-  const modern = header(request.headers, HEADERS.method)
-  if (modern !== undefined) return modern
-  const message = parse()
-  return typeof message === 'object' && message !== null && !Array.isArray(message) && typeof (message as { method?: unknown }).method === 'string'
-    ? (message as { method: string }).method
-    : undefined
-}
-
 /**
  * A downstream 4xx the protocol gives meaning to (400 HeaderMismatch, 405 no GET stream, 406, 415…): the status
  * and the JSON-RPC error code pass, the server's words do not (its message and data are replaced by our own,
@@ -264,7 +275,7 @@ async function sanitizedError (upstream: Dispatcher.ResponseData, status: number
       // Not a JSON-RPC error: the status alone says what happened.
     }
   } else {
-    upstream.body.resume()
+    upstream.body.destroy()
   }
   const headers = allowedHeaders(upstream.headers)
   delete headers['mcp-session-id']

@@ -32,6 +32,12 @@ describe('configuration', () => {
     expect(config.tokenEncryptionKeyGenerated).toBe(true)
   })
 
+  it('counts the default App ID URI as the relay\'s own audience even when SCOPE names a custom one', () => {
+    // Both identifiers can be on the registration: a PRM naming the default one must be refused like SCOPE's.
+    const config = loadConfig({ ...base, SCOPE: 'https://relay.contoso.example/user_impersonation' })
+    expect(config.relayAudiences).toEqual([base.CLIENT_ID, 'https://relay.contoso.example', `api://${base.CLIENT_ID}`])
+  })
+
   it('names every missing variable and what it expects', () => {
     const problems = problemsOf({})
     for (const name of ['TENANT_ID', 'CLIENT_ID', 'SCOPE', 'CLIENT_SECRET']) expect(problems.join('\n')).toContain(name)

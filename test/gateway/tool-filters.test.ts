@@ -47,6 +47,17 @@ describe('tool filters on every surface', () => {
       })
       expect(raw.status).toBe(403)
       expect(await jsonOf(raw)).toMatchObject({ id: 8, error: { data: { reason: 'tool_not_allowed' } } })
+      // A legacy request's Mcp-Method header is not checked against its body, so it counts for nothing: a
+      // tools/list labelled "ping" is still filtered.
+      const labelled = await fetch(`${stack.relayUrl}/mcp/notes`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${alice}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': transport.sessionId as string, 'mcp-protocol-version': '2025-11-25', 'mcp-method': 'ping' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/list', params: {} }),
+      })
+      expect(labelled.status).toBe(200)
+      const text = await labelled.text()
+      expect(text).toContain('list_notes')
+      expect(text).not.toContain('create_note')
     } finally {
       await close()
     }
