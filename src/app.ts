@@ -195,7 +195,7 @@ export async function buildApp ({ services, ownsServices = true }: AppOptions): 
     keepAliveMs: config.sseKeepAliveMs,
     toolsTtlMs: 30_000,
   })
-  await app.register(mcpRoutes, { prefix: '/mcp', passthrough: services.passthrough, aggregate, rendering, corsAllowedOrigins: config.corsAllowedOrigins, maxJsonDepth: config.maxJsonDepth })
+  await app.register(mcpRoutes, { prefix: '/mcp', passthrough: services.passthrough, aggregate, streams: services.streamGuard, rendering, corsAllowedOrigins: config.corsAllowedOrigins, maxJsonDepth: config.maxJsonDepth })
   await app.register(homeRoutes, {
     browserCaller: async (request: FastifyRequest) => await browserSession.optional(request),
     discovery: services.discovery,

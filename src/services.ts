@@ -15,6 +15,7 @@ import { AggregateTools } from './gateway/aggregate.ts'
 import { PassthroughProxy } from './gateway/passthrough.ts'
 import { ToolWatch } from './gateway/tool-watch.ts'
 import { SessionBindings } from './gateway/session-bindings.ts'
+import { StreamGuard } from './gateway/stream-guard.ts'
 import { ToolFilter } from './gateway/tool-filter.ts'
 import { McpClientPool } from './mcp/client-pool.ts'
 import { ToolService } from './mcp/tool-service.ts'
@@ -65,6 +66,8 @@ export interface Services {
   aggregateTools: AggregateTools
   /** Downstream tool-list changes for the clients listening on `/mcp`. */
   toolWatch: ToolWatch
+  /** Open /mcp* requests, ended with their credential. */
+  streamGuard: StreamGuard
   /** Entra issuers whose tokens the relay accepts (mode A), for the relay's PRM. */
   entraIssuers: string[]
   readinessChecks: ReadinessCheck[]
@@ -172,6 +175,9 @@ export async function createServices (deps: ServiceDeps): Promise<Services> {
   }
 
   const toolFilter = new ToolFilter(config.toolFilters)
+  const streamGuard = own(new StreamGuard({ recheckMs: config.streamRecheckMs, logger, ...(deps.now === undefined ? {} : { now: deps.now }) }), async (g) => { g.close() })
+  // A grant revoked here ends its open MCP streams at once (other replicas find out at their next sweep).
+  agentAuth.grants.onRevoked((record) => { streamGuard.endGrant(record.grantId) })
   const sessionBindings = new SessionBindings(store, config.mcpSessionTtlSec * 1000, deps.now)
   // Its own connection pool, kept alive: the pass-through is the hot path (benchmarked against a plain proxy).
   const gatewayDispatcher = own(createDispatcher({ trustedCaPem: config.trustedCaPem }), (d) => d.close())
@@ -211,6 +217,7 @@ export async function createServices (deps: ServiceDeps): Promise<Services> {
     pool,
     tools,
     toolFilter,
+    streamGuard,
     sessionBindings,
     passthrough,
     aggregateTools,

@@ -175,6 +175,7 @@ export async function createAgentAuth (o: AgentAuthOptions): Promise<AgentAuth> 
         audience: typeof token.aud === 'string' ? token.aud : undefined,
         scopes: token.scopes,
         jkt: typeof token.jkt === 'string' ? token.jkt : undefined,
+        expiresAt: typeof token.exp === 'number' ? token.exp : undefined,
       }
     },
     grantAlive: async (grantId) => await provider.Grant.find(grantId) !== undefined,

@@ -19,6 +19,8 @@ export interface IssuedAccessToken {
   scopes: ReadonlySet<string>
   /** JWK thumbprint of the DPoP key the token is bound to. */
   jkt: string | undefined
+  /** When it expires (epoch seconds). */
+  expiresAt?: number | undefined
 }
 
 export interface AgentGrantRef {
@@ -44,6 +46,8 @@ export interface VerifiedRelayToken {
   record: AgentGrantRecord
   /** A fresher DPoP nonce for the client (RFC 9449 §8.2). */
   dpopNonce: string | undefined
+  /** When the access token expires (epoch seconds), if the provider says. */
+  expiresAt: number | undefined
 }
 
 export interface RelayTokenVerifierOptions {
@@ -91,6 +95,12 @@ export class RelayTokenVerifier {
     // A refused refresh token must send the user to a sign-in for this grant.
     const user = await this.#o.grants.userAssertion(record).catch((err: unknown) => { throw err instanceof RelayError ? forGrant(err, record.grantId) : err })
     await this.#o.grants.touch(record)
-    return { user, record, grant: { id: record.grantId, clientId: token.clientId, scopes: [...token.scopes], resource }, dpopNonce }
+    return { user, record, grant: { id: record.grantId, clientId: token.clientId, scopes: [...token.scopes], resource }, dpopNonce, expiresAt: token.expiresAt }
+  }
+
+  /** Whether a token verified earlier still holds: neither it nor its grant revoked (long streams re-check). */
+  async stillValid (token: string, grantId: string): Promise<boolean> {
+    const found = await this.#o.findAccessToken(token)
+    return found !== undefined && found.grantId === grantId && await this.#o.grants.get(grantId) !== undefined && await this.#o.grantAlive(grantId)
   }
 }

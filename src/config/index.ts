@@ -97,6 +97,8 @@ export interface Config {
   streamIdleTimeoutMs: number
   /** Longest a request's answer may stream; GET streams and `subscriptions/listen` are exempt. */
   streamTotalTimeoutMs: number
+  /** How often an open MCP stream re-checks its credential (revoked, signed out, expired → the stream ends). */
+  streamRecheckMs: number
   /** Interval of SSE keep-alive comments the gateway writes to its clients. */
   sseKeepAliveMs: number
   /** An MCP session not used for this long is forgotten (its id then answers 404). */
@@ -256,6 +258,7 @@ export function loadConfig (env: Env = process.env): Config {
     toolFilters: parseToolFilters(r),
     streamIdleTimeoutMs: r.integer('STREAM_IDLE_TIMEOUT_MS', 300_000, 1_000, 86_400_000),
     streamTotalTimeoutMs: r.integer('STREAM_TOTAL_TIMEOUT_MS', 900_000, 1_000, 86_400_000),
+    streamRecheckMs: r.integer('STREAM_RECHECK_MS', 30_000, 100, 3_600_000),
     sseKeepAliveMs: r.integer('SSE_KEEPALIVE_MS', 15_000, 100, 600_000),
     mcpSessionTtlSec: r.integer('MCP_SESSION_TTL_SEC', 3600, 60, 7 * 86_400),
     mcpAllowedHosts: (r.list('MCP_ALLOWED_HOSTS') ?? defaultMcpHosts(publicUrl)).map((host) => host.toLowerCase()),

@@ -162,7 +162,7 @@ export class PassthroughProxy {
       const failure = classifyDownstreamStatus(upstream.statusCode, single(upstream.headers['www-authenticate']))
       if (failure === undefined || failure.kind === 'session_lost') return upstream
       // Discarded: closed, not drained (a hostile server could keep sending after the relay has answered).
-      upstream.body.destroy()
+      discard(upstream.body)
       if (retryFor(failure) === 'new_token' && attempt === 0) {
         this.#o.logger.info({ tid: request.user.tid, oid: request.user.oid, server: server.id, retry: 'new_token' }, 'downstream retry')
         if (failure.kind === 'token_refused' && failure.resourceMetadata !== undefined) this.#o.discovery.noteResourceMetadata?.(server.id, failure.resourceMetadata)
@@ -183,7 +183,7 @@ export class PassthroughProxy {
     const scope = `server:${server.id}`
     const status = upstream.statusCode
     if (status === 404 && sessionId !== undefined) {
-      upstream.body.destroy()
+      discard(upstream.body)
       await this.#o.bindings.unbind(scope, sessionId)
       return sessionNotFound()
     }
@@ -250,6 +250,12 @@ export class GatewayRpcError extends Error {
   }
 }
 
+/** Closes a downstream body the relay does not read (undici reports the abort as an error: expected here). */
+function discard (body: Readable): void {
+  body.on('error', () => {})
+  body.destroy()
+}
+
 function sessionNotFound (): PassthroughAnswer {
   return { kind: 'json', status: 404, headers: {}, body: { jsonrpc: '2.0', id: null, error: { code: SESSION_NOT_FOUND, message: 'Session not found' } } }
 }
@@ -275,7 +281,7 @@ async function sanitizedError (upstream: Dispatcher.ResponseData, status: number
       // Not a JSON-RPC error: the status alone says what happened.
     }
   } else {
-    upstream.body.destroy()
+    discard(upstream.body)
   }
   const headers = allowedHeaders(upstream.headers)
   delete headers['mcp-session-id']

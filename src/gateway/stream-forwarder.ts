@@ -33,6 +33,9 @@ export class StreamForwarder extends Transform {
     this.#sse = isEventStream(options.contentType)
     this.#onTooLarge = options.onTooLarge
     if (this.#sse) {
+      // As soon as the client's response reads it: the status and headers go now, not with the server's first
+      // event (Node sends the head with the first body bytes, and a GET stream may stay silent for minutes).
+      this.once('resume', () => { if (!this.#started && !this.destroyed) this.push(KEEP_ALIVE) })
       this.#timer = setInterval(() => this.#keepAlive(options.keepAliveMs), Math.max(50, Math.floor(options.keepAliveMs / 2)))
       this.#timer.unref()
     }

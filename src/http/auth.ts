@@ -19,6 +19,10 @@ export interface Caller {
   grant?: AgentGrantRef
   /** A fresher DPoP nonce to send back (`DPoP-Nonce`, RFC 9449 §8.2). */
   dpopNonce?: string
+  /** When the credential expires (epoch seconds): a stream it opened ends then. */
+  expiresAt?: number
+  /** Whether the credential still holds (not revoked, not signed out): asked again while a stream it opened lasts. */
+  stillValid?: () => Promise<boolean>
 }
 
 declare module 'fastify' {

@@ -42,6 +42,8 @@ export function relayTokenStrategy (verifier: RelayTokenVerifier): CallerStrateg
         scheme,
         grant: verified.grant,
         ...(verified.dpopNonce === undefined ? {} : { dpopNonce: verified.dpopNonce }),
+        ...(verified.expiresAt === undefined ? {} : { expiresAt: verified.expiresAt }),
+        stillValid: async () => await verifier.stillValid(token, verified.grant.id),
       }
     },
   }
@@ -57,7 +59,9 @@ export function entraBearerStrategy (validate: InboundTokenValidator): CallerStr
       if (authorization === undefined) return undefined
       const match = BEARER.exec(authorization)
       if (match === null) throw relayError('token_malformed', 'The Authorization header must be "Bearer <access token>".')
-      return { kind: 'entra_bearer', user: await validate(match[1] as string), scheme: 'Bearer' }
+      const user = await validate(match[1] as string)
+      // An Entra token cannot be revoked here; what it opened ends when it expires.
+      return { kind: 'entra_bearer', user, scheme: 'Bearer', expiresAt: user.exp }
     },
   }
 }
@@ -73,7 +77,7 @@ export function browserSessionStrategy (sessions: SessionService, cookies: Cooki
     if (!SAFE_METHODS.has(request.method) && !isSameOrigin(request, publicUrl, { requireOrigin: true })) {
       throw relayError('cross_site_refused', 'Cross-site request refused: send an Origin header matching the relay.')
     }
-    return { kind: 'session', user: await sessions.userAssertion(sessionId, record), scheme: 'Bearer' }
+    return { kind: 'session', user: await sessions.userAssertion(sessionId, record), scheme: 'Bearer', stillValid: async () => await sessions.get(sessionId) !== undefined }
   }
   return {
     kind: 'session',

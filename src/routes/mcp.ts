@@ -10,10 +10,13 @@ import { sendRpcError, toRelayError, type ErrorRendering } from '../http/error-h
 import { jsonDepthExceeds } from '../http/json-body.ts'
 import { GatewayRpcError, type PassthroughProxy } from '../gateway/passthrough.ts'
 import type { AggregateEndpoint } from '../gateway/aggregate-endpoint.ts'
+import type { StreamGuard } from '../gateway/stream-guard.ts'
 
 export interface McpRoutesOptions {
   passthrough: PassthroughProxy
   aggregate: AggregateEndpoint
+  /** Every request is tracked while it lasts, so a stream ends with its credential. */
+  streams: StreamGuard
   rendering: ErrorRendering
   corsAllowedOrigins: readonly string[]
   maxJsonDepth: number
@@ -78,6 +81,12 @@ export async function mcpRoutes (app: FastifyInstance, o: McpRoutesOptions): Pro
     return sendRpcError(relayError, request, reply, o.rendering, id)
   }
 
+  // Cut when the credential goes (the client sees its stream end and must authenticate again).
+  const guard = (caller: Caller, reply: FastifyReply): void => {
+    const untrack = o.streams.track(caller, () => { reply.raw.destroy() })
+    reply.raw.once('close', untrack)
+  }
+
   for (const method of METHODS) {
     app.route({
       method,
@@ -87,6 +96,7 @@ export async function mcpRoutes (app: FastifyInstance, o: McpRoutesOptions): Pro
       handler: async (request: FastifyRequest<{ Params: { server: string } }>, reply) => {
         const caller = callerOf(request)
         const { user } = caller
+        guard(caller, reply)
         try {
           if (method === 'POST') requireMessageScope(caller, () => JSON.parse(Buffer.isBuffer(request.body) ? request.body.toString('utf8') : ''))
           const answer = await o.passthrough.forward({
@@ -116,6 +126,7 @@ export async function mcpRoutes (app: FastifyInstance, o: McpRoutesOptions): Pro
       schema: { hide: true },
       handler: async (request, reply) => {
         const caller = callerOf(request)
+        guard(caller, reply)
         let message: unknown
         if (method === 'POST') {
           try {

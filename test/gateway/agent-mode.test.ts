@@ -6,7 +6,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import * as oauth from 'oauth4webapi'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { dpopBoundTokens, insecure, proof, type DpopKey, type IssuedTokens } from '../helpers/oauth.ts'
+import { dpopBoundTokens, dpopFetch, insecure, type IssuedTokens } from '../helpers/oauth.ts'
 import { jsonOf, structured } from '../helpers/mcp-clients.ts'
 import { startTestStack, type TestStack } from '../helpers/stack.ts'
 
@@ -16,37 +16,9 @@ afterAll(async () => { await stack?.close() })
 
 const oidOf = (username: string) => stack.emulator.users.find((u) => u.username === username)!.oid
 
-/** A fetch that presents a DPoP-bound token with a fresh proof per request, following the relay's nonces. */
-function dpopFetch (key: DpopKey, accessToken: string): typeof fetch & { requests: number } {
-  let nonce: string | undefined
-  const signed = async (input: string | URL | Request, init: RequestInit = {}): Promise<Response> => {
-    const url = new URL(input instanceof Request ? input.url : String(input))
-    const htu = `${url.origin}${url.pathname}`
-    const method = init.method ?? 'GET'
-    const send = async () => {
-      const headers = new Headers(init.headers)
-      headers.set('authorization', `DPoP ${accessToken}`)
-      headers.set('dpop', await proof(key, { htm: method, htu, ...(nonce === undefined ? {} : { nonce }) }, accessToken))
-      const response = await stack.fetch(url, { ...init, headers })
-      nonce = response.headers.get('dpop-nonce') ?? nonce
-      return response
-    }
-    const first = await send()
-    if (first.status === 401 && (first.headers.get('www-authenticate') ?? '').includes('use_dpop_nonce')) {
-      await first.body?.cancel()
-      fn.requests++
-      return await send()
-    }
-    fn.requests++
-    return first
-  }
-  const fn = Object.assign(signed as typeof fetch, { requests: 0 })
-  return fn
-}
-
 async function connect (path: string, issued: IssuedTokens): Promise<{ client: Client, transport: StreamableHTTPClientTransport, close: () => Promise<void> }> {
   const client = new Client({ name: 'dpop-agent', version: '1.0.0' })
-  const transport = new StreamableHTTPClientTransport(new URL(`${stack.relayUrl}${path}`), { fetch: dpopFetch(issued.dpop, issued.tokens.access_token) })
+  const transport = new StreamableHTTPClientTransport(new URL(`${stack.relayUrl}${path}`), { fetch: dpopFetch(stack, issued.dpop, issued.tokens.access_token) })
   await client.connect(transport)
   return { client, transport, close: async () => { await client.close() } }
 }
@@ -55,7 +27,7 @@ const tokensFor = async (resource: string, options: { username?: string, scope?:
   await dpopBoundTokens(stack, { resource: `${stack.relayUrl}${resource}`, ...(options.username === undefined ? {} : { username: options.username }), ...(options.scope === undefined ? {} : { scope: options.scope }) })
 
 const rawPost = async (path: string, issued: IssuedTokens, body: unknown, headers: Record<string, string> = {}) => {
-  const fetchSigned = dpopFetch(issued.dpop, issued.tokens.access_token)
+  const fetchSigned = dpopFetch(stack, issued.dpop, issued.tokens.access_token)
   return await fetchSigned(`${stack.relayUrl}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25', ...headers },
@@ -134,7 +106,7 @@ describe('scopes on the MCP endpoints', () => {
 
   it('a body that is not JSON counts as a call for a tools:read token on the pass-through', async () => {
     const issued = await tokensFor('/mcp/notes', { scope: 'tools:read' })
-    const fetchSigned = dpopFetch(issued.dpop, issued.tokens.access_token)
+    const fetchSigned = dpopFetch(stack, issued.dpop, issued.tokens.access_token)
     const response = await fetchSigned(`${stack.relayUrl}/mcp/notes`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: '{"jsonrpc":"2.0","method":"tools/call"' })
     expect(response.status).toBe(403)
     await response.body?.cancel()

@@ -166,3 +166,31 @@ export async function registerPrivateKeyJwtClient (stack: TestStack, name = 'con
     kid,
   }
 }
+
+/** A fetch that presents a DPoP-bound token with a fresh proof per request, following the relay's nonces. */
+export function dpopFetch (stack: TestStack, key: DpopKey, accessToken: string): typeof fetch & { requests: number } {
+  let nonce: string | undefined
+  const signed = async (input: string | URL | Request, init: RequestInit = {}): Promise<Response> => {
+    const url = new URL(input instanceof Request ? input.url : String(input))
+    const htu = `${url.origin}${url.pathname}`
+    const method = init.method ?? 'GET'
+    const send = async () => {
+      const headers = new Headers(init.headers)
+      headers.set('authorization', `DPoP ${accessToken}`)
+      headers.set('dpop', await proof(key, { htm: method, htu, ...(nonce === undefined ? {} : { nonce }) }, accessToken))
+      const response = await stack.fetch(url, { ...init, headers })
+      nonce = response.headers.get('dpop-nonce') ?? nonce
+      return response
+    }
+    const first = await send()
+    if (first.status === 401 && (first.headers.get('www-authenticate') ?? '').includes('use_dpop_nonce')) {
+      await first.body?.cancel()
+      fn.requests++
+      return await send()
+    }
+    fn.requests++
+    return first
+  }
+  const fn = Object.assign(signed as typeof fetch, { requests: 0 })
+  return fn
+}
