@@ -9,10 +9,10 @@ import type { Keyring } from '../crypto/keyring.ts'
 import type { Store } from '../stores/types.ts'
 
 export interface AdapterStores {
-  /** Tokens, codes, grants and registered clients: written only after a sign-in or a rate-limited registration. */
+  /** Tokens, codes and grants: written only after a user signed in. */
   durable: Store
-  /** What anyone can make the provider create (interactions, sessions, PAR, device codes, DPoP replay marks):
-   *  kept apart so a flood of them never evicts a live token from a bounded memory store. */
+  /** What anyone can make the provider create (registered clients, interactions, sessions, PAR, device codes,
+   *  DPoP replay marks): kept apart so a flood of them never evicts a live token from a bounded memory store. */
   transient: Store
 }
 
@@ -27,7 +27,10 @@ export interface StoreAdapterOptions {
   clockToleranceSec?: number
 }
 
-const TRANSIENT_MODELS = new Set(['Interaction', 'Session', 'PushedAuthorizationRequest', 'ReplayDetection', 'DeviceCode', 'BackchannelAuthenticationRequest'])
+// What anyone can create, unauthenticated, lives apart from tokens and grants (in memory: its own bounded store,
+// so a flood of registrations evicts registrations, never a user's session or grant). Registered clients are
+// among them: dynamic registration is open (rate-limited per address, IPv6 per /64).
+const TRANSIENT_MODELS = new Set(['Interaction', 'Session', 'PushedAuthorizationRequest', 'ReplayDetection', 'DeviceCode', 'BackchannelAuthenticationRequest', 'Client'])
 /** Models whose second use means the grant leaked (oidc-provider revokes it when it sees `consumed`). */
 const GRANT_SOURCES = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest'])
 
