@@ -20,7 +20,7 @@ if (process.env.OBO_RELAY_BENCH_IPC === '1' && process.send !== undefined) {
       session = new Session()
       session.connect()
       await session.post('Profiler.enable')
-      await session.post('Profiler.setSamplingInterval', { interval: 100 })
+      await session.post('Profiler.setSamplingInterval', { interval: 500 })
       await session.post('Profiler.start')
     },
     profileStop: async ({ path }: { path: string }) => {

@@ -37,7 +37,7 @@ const PROFILE = new Set((flag('profile') ?? '').split(',').filter(Boolean).map((
 const wants = (scenario: string): boolean => ONLY.has(scenario)
 
 /** Load runs: seconds per measured run, repetitions (interleaved across rows; the median is kept), warm-up. */
-const RUN_SEC = QUICK ? 1.5 : 5
+const RUN_SEC = Number(flag('run-sec') ?? (QUICK ? 1.5 : 5))
 const REPS = QUICK ? 1 : 3
 const WARMUP_SEC = QUICK ? 0.4 : 1
 const S1_CONNECTIONS = 16

@@ -170,8 +170,18 @@ async function s5 (quick: boolean, username: string, password: string): Promise<
       const rt = new provider.RefreshToken({ accountId, client, grantId, scope, gty: 'authorization_code', resource, rotations: 0, iiat: Math.floor(Date.now() / 1000) } as never)
       held.push(await rt.save())
       const record = await grants.save({
-        grantId, accountId, tid, oid, upn: username, name: 'Alice', homeAccountId: template.homeAccountId,
-        clientId, clientName: 'bench agent', redirectHost: '127.0.0.1', resources: [resource], scopes: scope.split(' '),
+        grantId,
+        accountId,
+        tid,
+        oid,
+        upn: username,
+        name: 'Alice',
+        homeAccountId: template.homeAccountId,
+        clientId,
+        clientName: 'bench agent',
+        redirectHost: '127.0.0.1',
+        resources: [resource],
+        scopes: scope.split(' '),
       }, { tid, oid, upn: username, name: 'Alice', homeAccountId: template.homeAccountId, serializedCache: template.fresh() })
       await grants.userAssertion(record)
     }
