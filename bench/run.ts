@@ -35,11 +35,15 @@ const QUICK = argv.includes('--quick')
 const ONLY = new Set((flag('only') ?? 'S1,S2,S3,S4,S5,S6,S7').split(',').map((s) => s.trim().toUpperCase()))
 const PROFILE = new Set((flag('profile') ?? '').split(',').filter(Boolean).map((s) => s.trim().toUpperCase()))
 const wants = (scenario: string): boolean => ONLY.has(scenario)
+/** `--paths 'direct|relay /mcp/trivial'`: only the rows whose label is listed (for profiling one path). */
+const PATHS = flag('paths')?.split('|').map((s) => s.trim())
+/** `--relay-cpu-prof`: relays run with --cpu-prof (a profile of the whole process, written at its exit). */
+const RELAY_CPU_PROF = argv.includes('--relay-cpu-prof')
 
 /** Load runs: seconds per measured run, repetitions (interleaved across rows; the median is kept), warm-up. */
-const RUN_SEC = Number(flag('run-sec') ?? (QUICK ? 1.5 : 5))
+const RUN_SEC = Number(flag('run-sec') ?? (QUICK ? 1 : 5))
 const REPS = QUICK ? 1 : 3
-const WARMUP_SEC = QUICK ? 0.4 : 1
+const WARMUP_SEC = QUICK ? 0.3 : 1
 const S1_CONNECTIONS = 16
 const S2_CONNECTIONS = 32
 const S7_CONNECTIONS = 16
@@ -123,7 +127,7 @@ async function main (): Promise<void> {
     const url = `http://127.0.0.1:${port}`
     await emulator.request('addRedirectUri', { clientId: DEV_RELAY_CLIENT_ID, uri: `${url}/auth/callback` })
     const child = await startChild(name, process.execPath, {
-      nodeArgs: ['--expose-gc', '--import', PROBE],
+      nodeArgs: ['--expose-gc', '--import', PROBE, ...(RELAY_CPU_PROF ? ['--cpu-prof', '--cpu-prof-interval', '1000', '--cpu-prof-dir', join(ROOT, 'bench-profiles')] : [])],
       args: [join(ROOT, 'src/server.ts')],
       env: { ...relayEnv(extra), PORT: String(port), PUBLIC_URL: url },
       ipc: true,
@@ -141,6 +145,7 @@ async function main (): Promise<void> {
   const relay = await startRelay('relay')
   const relayCpu = async (): Promise<number> => {
     const { user, system } = await relay.child.request<{ user: number, system: number }>('cpu')
+    if (process.env.BENCH_DEBUG_CPU === '1') log(`relay cpu user ${user} system ${system}`)
     return user + system
   }
   log(`processes up in ${Math.round(performance.now() - started)} ms`)
@@ -258,7 +263,7 @@ async function main (): Promise<void> {
     ]
     const sessions = await Promise.all(paths.map(async (p) => await openSession(p.url, p.authorization)))
     const samples: number[][] = paths.map(() => [])
-    const rounds = QUICK ? 8 : 30
+    const rounds = QUICK ? 6 : 30
     const args = { steps: 3, stepMs: 20 }
     for (let round = -2; round < rounds; round++) {
       for (const [i, p] of paths.entries()) {
@@ -343,7 +348,9 @@ async function main (): Promise<void> {
   process.stdout.write(`BENCH ${JSON.stringify({ quick: QUICK, seconds: Math.round(seconds), ...rounded })}\n`)
 
   /** One row per target: warm-up, then REPS interleaved runs; the median throughput and its run's latencies and CPU. */
-  async function measureRows (scenario: string, targets: Target[], connections: number, options: { dpop?: { target: number, spec: Record<string, unknown> } } = {}): Promise<Row[]> {
+  async function measureRows (scenario: string, allTargets: Target[], connections: number, options: { dpop?: { target: number, spec: Record<string, unknown> } } = {}): Promise<Row[]> {
+    const targets = allTargets
+    const skipped = (target: Target): boolean => PATHS !== undefined && !PATHS.includes(target.label)
     const runs: Array<Array<{ result: RunResult, cpuUsPerReq: number | undefined }>> = targets.map(() => [])
     const spec = (target: Target, index: number, durationSec: number): RunSpec => ({
       url: target.url,
@@ -352,11 +359,12 @@ async function main (): Promise<void> {
       ...(target.body === undefined ? {} : { body: target.body, idReplacement: target.body.includes('[<id>]') }),
       connections,
       durationSec,
-      ...(options.dpop?.target === index ? { dpop: { ...options.dpop.spec, count: Math.ceil(durationSec * 12_000) + 2_000 } as never } : {}),
+      ...(options.dpop?.target === index ? { dpop: { ...options.dpop.spec, count: Math.ceil(durationSec * 8_000) + 1_000 } as never } : {}),
     })
-    for (const [i, target] of targets.entries()) await runChecked(target, spec(target, i, WARMUP_SEC))
+    for (const [i, target] of targets.entries()) if (!skipped(target)) await runChecked(target, spec(target, i, WARMUP_SEC))
     for (let rep = 0; rep < REPS; rep++) {
       for (const [i, target] of targets.entries()) {
+        if (skipped(target)) continue
         const profile = PROFILE.has(scenario) && target.relay !== undefined && rep === 0
         if (profile) await target.relay!.child.request('profileStart')
         const cpuBefore = await target.cpu?.()
@@ -372,6 +380,7 @@ async function main (): Promise<void> {
       }
     }
     return targets.map((target, i) => {
+      if (skipped(target)) return { label: target.label, rps: Number.NaN, p50Ms: Number.NaN, p99Ms: Number.NaN, cpuUsPerReq: undefined, requests: 0 }
       const sorted = [...runs[i]!].sort((a, b) => a.result.rps - b.result.rps)
       const mid = sorted[Math.floor(sorted.length / 2)]!
       const cpus = runs[i]!.map((r) => r.cpuUsPerReq).filter((v): v is number => v !== undefined)

@@ -55,7 +55,7 @@ async function s3 (quick: boolean): Promise<NonNullable<HarnessResult['s3']>> {
   const scopes = [NOTES_SCOPE]
   const sizes = [10, 1_000, 10_000, 100_000]
   const users: UserAssertion[] = []
-  const hitsPerRound = quick ? 50_000 : 200_000
+  const hitsPerRound = quick ? 30_000 : 200_000
   const rounds = quick ? 3 : 7
   const out: Array<{ size: number, nsPerHit: number }> = []
   for (const size of sizes) {
@@ -106,7 +106,7 @@ async function msalCacheTemplate (services: Awaited<ReturnType<typeof createServ
 }
 
 async function s5 (quick: boolean, username: string, password: string): Promise<NonNullable<HarnessResult['s5']>> {
-  const count = quick ? 2_000 : 10_000
+  const count = quick ? 1_000 : 10_000
   const per10k = (bytesEach: number): number => bytesEach * 10_000
   const env = JSON.parse(process.env.BENCH_RELAY_ENV ?? '{}') as Record<string, string>
   const config = loadConfig(env)
