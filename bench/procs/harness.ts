@@ -21,7 +21,7 @@ import { ready, serveIpc } from '../lib/ipc-child.ts'
 import { NOTES_SCOPE } from '../lib/constants.ts'
 
 export interface HarnessResult {
-  s3?: { cap: number, sizes: Array<{ size: number, nsPerHit: number }> }
+  s3?: { cap: number, sizes: Array<{ size: number, nsPerHit: number, controlNs: number }> }
   s5?: { count: number, lines: string[], bytesPerSession: number, bytesPerBrowserSession: number, bytesPerAgentSession: number, bytesPerOboEntry: number }
 }
 
@@ -57,7 +57,7 @@ async function s3 (quick: boolean): Promise<NonNullable<HarnessResult['s3']>> {
   const users: UserAssertion[] = []
   const hitsPerRound = quick ? 30_000 : 200_000
   const rounds = quick ? 3 : 7
-  const out: Array<{ size: number, nsPerHit: number }> = []
+  const out: Array<{ size: number, nsPerHit: number, controlNs: number }> = []
   for (const size of sizes) {
     while (users.length < size) {
       const user = assertionFor(users.length)
@@ -77,24 +77,40 @@ async function s3 (quick: boolean): Promise<NonNullable<HarnessResult['s3']>> {
       if (round >= 0) perRound.push(ns)
     }
     perRound.sort((a, b) => a - b)
-    out.push({ size, nsPerHit: perRound[Math.floor(perRound.length / 2)] as number })
+    // Control: the same random walk over a plain Map holding one object per user (no OBO service): what
+    // touching `size` entries costs in memory alone on this machine.
+    const plain = new Map<string, { expiresAt: number }>()
+    for (let i = 0; i < size; i++) plain.set(`${i}|${NOTES_SCOPE}`, { expiresAt: Date.now() })
+    const keys = Array.from({ length: size }, (_, i) => `${i}|${NOTES_SCOPE}`)
+    const controlRounds: number[] = []
+    let sink = 0
+    for (let round = -1; round < rounds; round++) {
+      const t0 = process.hrtime.bigint()
+      for (let i = 0; i < hitsPerRound; i++) sink += plain.get(keys[order[i] as number] as string)?.expiresAt ?? 0
+      if (round >= 0) controlRounds.push(Number(process.hrtime.bigint() - t0) / hitsPerRound)
+    }
+    if (sink === 42) process.stdout.write('')
+    controlRounds.sort((a, b) => a - b)
+    out.push({ size, nsPerHit: perRound[Math.floor(perRound.length / 2)] as number, controlNs: controlRounds[Math.floor(controlRounds.length / 2)] as number })
   }
   return { cap, sizes: out }
 }
 
 /** MSAL's cache after one real ROPC sign-in, as a template; `fresh()` gives it distinct access and refresh tokens. */
-async function msalCacheTemplate (services: Awaited<ReturnType<typeof createServices>>, username: string, password: string): Promise<{ fresh: () => string, homeAccountId: string, tokenBytes: number }> {
+async function msalCacheTemplate (services: Awaited<ReturnType<typeof createServices>>, username: string, password: string): Promise<{ fresh: () => string, homeAccountId: string, tokenBytes: number, accessTokenBytes: number }> {
   const client = await services.msal.client()
   const result = await client.acquireTokenByUsernamePassword({ scopes: [services.config.relayScope], username, password })
   if (result?.account === null || result === null) throw new Error('S5: ROPC at the emulator gave no account')
   const template = JSON.parse(client.getTokenCache().serialize()) as Record<string, Record<string, { secret?: string }>>
   let tokenBytes = 0
+  const accessTokenBytes = Object.values(template.AccessToken ?? {}).reduce((sum, entry) => sum + (entry.secret?.length ?? 0), 0)
   for (const section of ['AccessToken', 'RefreshToken', 'IdToken']) {
     for (const entry of Object.values(template[section] ?? {})) tokenBytes += entry.secret?.length ?? 0
   }
   return {
     homeAccountId: result.account.homeAccountId,
     tokenBytes,
+    accessTokenBytes,
     fresh: () => {
       const copy = structuredClone(template)
       for (const section of ['AccessToken', 'RefreshToken']) {
@@ -133,6 +149,11 @@ async function s5 (quick: boolean, username: string, password: string): Promise<
     const idBytes = sessionIds.reduce((sum, id) => sum + id.length + 16, 0) / count
     const browserOverhead = browserBytes - idBytes - template.tokenBytes
     lines.push(`  browser session  ${(per10k(browserBytes - idBytes) / 1e6).toFixed(1)} MB per 10k = ${(browserBytes - idBytes).toFixed(0)} B each, of which tokens ${template.tokenBytes} B (access, refresh, id token) → ${browserOverhead.toFixed(0)} B beyond the tokens`)
+    // Where it goes: the MSAL cache (its JSON around the tokens), sealed as base64url text, and the access token
+    // held a second time, in clear, by the relay-scoped token memo.
+    const cacheJson = template.fresh().length
+    const sealed = `v1.${'x'.repeat(8)}.`.length + Math.ceil((12 + cacheJson + 16) * 4 / 3)
+    lines.push(`    of which: MSAL cache JSON ${cacheJson} B (tokens ${template.tokenBytes} B) sealed as ${sealed} B of base64url text; the memo's own copy of the access token ${template.accessTokenBytes} B`)
     sessionIds.length = 0
 
     // Agent grants (mode B): the provider's Grant, access and refresh token records (sealed, by the adapter),
