@@ -3,6 +3,7 @@
 //   npm run bench -- --quick      every scenario, short runs (under 90 s)
 //   npm run bench -- --only S2,S7 some scenarios (the BENCH line then lacks the others' keys)
 //   npm run bench -- --profile S2 CPU profiles of the relay during those scenarios' relay rows (bench-profiles/)
+//   --paths 'relay /mcp/trivial|direct' only those rows; --relay-cpu-prof relays under --cpu-prof; --run-sec N
 // Every server runs in its own process on loopback: the Entra emulator, the notes MCP server, the trivial
 // upstream, nginx, the minimal proxy, the relay (and two Redis-backed replicas for S4), the load generator
 // (autocannon) and the in-process harness of S3 and S5. Heap and CPU of a relay are read inside it over IPC
