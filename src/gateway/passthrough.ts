@@ -202,13 +202,16 @@ export class PassthroughProxy {
     if (isEventStream(contentType)) {
       headers['x-accel-buffering'] = 'no'
       headers['cache-control'] = 'no-cache'
-    } else {
+    } else if (contentType !== undefined) {
       // A small answer (a JSON-RPC result) is read whole and sent in one write: no stream pair, no pipe. It
       // cannot be used before it is complete anyway. One that outgrows the bound streams from where it got to.
+      // (Untyped answers, e.g. an empty 202, stream as they are, so no content type is added to them.)
       const read = await this.#readSmall(server, upstream, controller.signal)
       if (read.whole !== undefined) return { kind: 'json', status, headers, body: read.whole }
       head = read.head
       if (Number.isFinite(declared)) headers['content-length'] = String(declared)
+    } else if (Number.isFinite(declared)) {
+      headers['content-length'] = String(declared)
     }
     const forwarder = new StreamForwarder({
       maxBytes: this.#o.maxResponseBytes,
