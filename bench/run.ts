@@ -3,7 +3,8 @@
 //   npm run bench -- --quick      every scenario, short runs (under 90 s)
 //   npm run bench -- --only S2,S7 some scenarios (the BENCH line then lacks the others' keys)
 //   npm run bench -- --profile S2 CPU profiles of the relay during those scenarios' relay rows (bench-profiles/)
-//   --paths 'relay /mcp/trivial|direct' only those rows; --relay-cpu-prof relays under --cpu-prof; --run-sec N
+//   --paths 'relay /mcp/trivial|direct' only those rows; --relay-cpu-prof relays under --cpu-prof; --run-sec N;
+//   --relay-dir DIR another checkout's relay (before/after comparisons)
 // Every server runs in its own process on loopback: the Entra emulator, the notes MCP server, the trivial
 // upstream, nginx, the minimal proxy, the relay (and two Redis-backed replicas for S4), the load generator
 // (autocannon) and the in-process harness of S3 and S5. Heap and CPU of a relay are read inside it over IPC
@@ -40,6 +41,8 @@ const wants = (scenario: string): boolean => ONLY.has(scenario)
 const PATHS = flag('paths')?.split('|').map((s) => s.trim())
 /** `--relay-cpu-prof`: relays run with --cpu-prof (a profile of the whole process, written at its exit). */
 const RELAY_CPU_PROF = argv.includes('--relay-cpu-prof')
+/** `--relay-dir DIR`: run another checkout's relay (e.g. an older commit) against the same servers. */
+const RELAY_DIR = flag('relay-dir')
 
 /** Load runs: seconds per measured run, repetitions (interleaved across rows; the median is kept), warm-up. */
 const RUN_SEC = Number(flag('run-sec') ?? (QUICK ? 1 : 5))
@@ -129,7 +132,7 @@ async function main (): Promise<void> {
     await emulator.request('addRedirectUri', { clientId: DEV_RELAY_CLIENT_ID, uri: `${url}/auth/callback` })
     const child = await startChild(name, process.execPath, {
       nodeArgs: ['--expose-gc', '--import', PROBE, ...(RELAY_CPU_PROF ? ['--cpu-prof', '--cpu-prof-interval', '1000', '--cpu-prof-dir', join(ROOT, 'bench-profiles')] : [])],
-      args: [join(ROOT, 'src/server.ts')],
+      args: [join(RELAY_DIR ?? ROOT, 'src/server.ts')],
       env: { ...relayEnv(extra), PORT: String(port), PUBLIC_URL: url },
       ipc: true,
       startTimeoutMs: 30_000,
