@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey, hkdfSync, randomBytes, type KeyObject } from 'node:crypto'
 
 /**
  * Sealing of values at rest (MSAL cache partitions, tokens in the shared store) with key rotation: AES-256-GCM
@@ -75,13 +75,14 @@ export function createKeyring (options: KeyringOptions): Keyring {
   }
 }
 
-interface NamedKey { key: Buffer, id: string }
+/** The derived key as a KeyObject: created once, not imported again by every cipher. */
+interface NamedKey { key: KeyObject, id: string }
 interface SealedParts { header: string, keyId: string, body: Buffer }
 
 function namedKey (masterKey: Buffer, purpose: string, which: string): NamedKey {
   if (masterKey.length !== MASTER_KEY_BYTES) throw new Error(`the ${which} sealing key must be ${MASTER_KEY_BYTES} bytes, not ${masterKey.length}`)
   const key = deriveKey(masterKey, purpose)
-  return { key, id: keyIdOf(key) }
+  return { key: createSecretKey(key), id: keyIdOf(key) }
 }
 
 function parse (sealed: string): SealedParts | undefined {
@@ -95,7 +96,7 @@ function parse (sealed: string): SealedParts | undefined {
   return { header: `${format}.${keyId}.`, keyId, body }
 }
 
-function decrypt (key: Buffer, { header, body }: SealedParts, aad: string): string | undefined {
+function decrypt (key: KeyObject, { header, body }: SealedParts, aad: string): string | undefined {
   try {
     const decipher = createDecipheriv('aes-256-gcm', key, body.subarray(0, IV_BYTES), { authTagLength: TAG_BYTES })
     decipher.setAAD(Buffer.from(header + aad, 'utf8'))

@@ -38,6 +38,8 @@ export interface ExchangeOptions {
 }
 
 const grantTag = (grantId: string): string => `grant:${sha256b64url(grantId)}`
+/** Assertion hashes by UserAssertion object; the token is kept beside its hash, so a changed token is hashed anew. */
+const assertionHashes = new WeakMap<UserAssertion, { token: string, hash: string }>()
 
 export class OboService {
   readonly #o: OboOptions
@@ -53,8 +55,25 @@ export class OboService {
 
   /** The cache key: a hash of the assertion (never the token itself) + sorted scopes (+ claims). */
   static cacheKey (assertion: string, scopes: readonly string[], claims?: string): string {
+    return OboService.#keyOf(sha256b64url(assertion), scopes, claims)
+  }
+
+  static #keyOf (assertionHash: string, scopes: readonly string[], claims: string | undefined): string {
     const c = claims === undefined ? '' : `|${sha256b64url(claims)}`
-    return `${sha256b64url(assertion)}|${[...scopes].sort().join(' ')}${c}`
+    return `${assertionHash}|${scopes.length === 1 ? scopes[0] as string : [...scopes].sort().join(' ')}${c}`
+  }
+
+  /**
+   * The hash of a user's assertion, computed once per UserAssertion object: the caller strategies hand the same
+   * object to every request of one token (their memos), so a cache hit does not hash 1–2 KB of token each time.
+   */
+  static #assertionHash (user: UserAssertion): string {
+    let hash = assertionHashes.get(user)
+    if (hash === undefined || hash.token !== user.token) {
+      hash = { token: user.token, hash: sha256b64url(user.token) }
+      assertionHashes.set(user, hash)
+    }
+    return hash.hash
   }
 
   /** Cached tokens (in this process, for the memory cache). */
@@ -63,7 +82,7 @@ export class OboService {
   }
 
   async exchange (user: UserAssertion, scopes: string[], options: ExchangeOptions = {}): Promise<OboResult> {
-    const key = OboService.cacheKey(user.token, scopes, options.claims)
+    const key = OboService.#keyOf(OboService.#assertionHash(user), scopes, options.claims)
     if (options.forceRefresh === true) {
       await this.#o.cache.delete(key)
     } else {

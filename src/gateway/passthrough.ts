@@ -54,6 +54,9 @@ const REQUEST_HEADERS = new Set(['accept', 'content-type', 'last-event-id', 'tra
 /** Response headers that come back; everything else (Set-Cookie, Location, CSP, Access-Control-*, …) stays behind. */
 const RESPONSE_HEADERS = new Set(['content-type', 'cache-control', 'mcp-session-id', 'mcp-protocol-version', 'retry-after', 'allow'])
 const ERROR_BODY_MAX_BYTES = 64 * 1024
+/** Answers (not SSE) of at most this many bytes are read whole and sent in one write. */
+const BUFFERED_ANSWER_MAX_BYTES = 64 * 1024
+const TOTAL_TIMEOUT = 'total timeout'
 /** JSON-RPC code the SDKs use for "session not found". */
 const SESSION_NOT_FOUND = -32001
 
@@ -117,7 +120,7 @@ export class PassthroughProxy {
     request.signal.addEventListener('abort', onAbort, { once: true })
     // subscriptions/listen is modern only, named in a header checked against the body above (a legacy request's header counts for nothing).
     const exempt = request.method === 'GET' || (modernChecked && header(request.headers, HEADERS.method) === METHODS.subscriptionsListen)
-    const total = exempt || request.method === 'DELETE' ? undefined : setTimeout(() => controller.abort(new Error('total timeout')), this.#o.totalTimeoutMs)
+    const total = exempt || request.method === 'DELETE' ? undefined : setTimeout(() => controller.abort(new Error(TOTAL_TIMEOUT)), this.#o.totalTimeoutMs)
     const release = (): void => {
       clearTimeout(total)
       request.signal.removeEventListener('abort', onAbort)
@@ -216,9 +219,18 @@ export class PassthroughProxy {
       controller.abort()
       throw downstreamError({ kind: 'too_large' }, server.id, this.#o.headersTimeoutMs)
     }
+    let head: Buffer[] = []
     if (isEventStream(contentType)) {
       headers['x-accel-buffering'] = 'no'
       headers['cache-control'] = 'no-cache'
+    } else if (contentType !== undefined) {
+      // A small answer (a JSON-RPC result) is read whole and sent in one write: no stream pair, no pipe. It
+      // cannot be used before it is complete anyway. One that outgrows the bound streams from where it got to.
+      // (Untyped answers, e.g. an empty 202, stream as they are, so no content type is added to them.)
+      const read = await this.#readSmall(server, upstream, controller.signal)
+      if (read.whole !== undefined) return { kind: 'json', status, headers, body: read.whole }
+      head = read.head
+      if (Number.isFinite(declared)) headers['content-length'] = String(declared)
     } else if (Number.isFinite(declared)) {
       headers['content-length'] = String(declared)
     }
@@ -233,8 +245,50 @@ export class PassthroughProxy {
     })
     upstream.body.on('error', (err) => forwarder.destroy(err))
     forwarder.on('close', () => upstream.body.destroy())
+    for (const chunk of head) forwarder.write(chunk)
     upstream.body.pipe(forwarder)
     return { kind: 'stream', status, headers, body: forwarder }
+  }
+
+  /**
+   * Reads an answer up to BUFFERED_ANSWER_MAX_BYTES: `whole` when it ended within them, else the chunks read so
+   * far (`head`, the body paused) for the stream to go on from.
+   */
+  async #readSmall (server: McpServerConfig, upstream: Dispatcher.ResponseData, signal: AbortSignal): Promise<{ whole: Buffer, head?: undefined } | { whole?: undefined, head: Buffer[] }> {
+    const body = upstream.body
+    return await new Promise((resolve, reject) => {
+      const chunks: Buffer[] = []
+      let size = 0
+      const cleanup = (): void => {
+        body.off('data', onData)
+        body.off('end', onEnd)
+        body.off('error', onError)
+      }
+      const onData = (chunk: Buffer): void => {
+        chunks.push(chunk)
+        size += chunk.byteLength
+        if (size > BUFFERED_ANSWER_MAX_BYTES) {
+          body.pause()
+          cleanup()
+          resolve({ head: chunks })
+        }
+      }
+      const onEnd = (): void => {
+        cleanup()
+        resolve({ whole: chunks.length === 1 ? chunks[0] as Buffer : Buffer.concat(chunks, size) })
+      }
+      const onError = (err: Error): void => {
+        cleanup()
+        const code = (err as { code?: unknown }).code
+        const failure: DownstreamFailure = code === 'UND_ERR_BODY_TIMEOUT' || (signal.reason instanceof Error && signal.reason.message === TOTAL_TIMEOUT)
+          ? { kind: 'timeout' }
+          : signal.aborted ? { kind: 'caller_gone' } : { kind: 'closed' }
+        reject(downstreamError(failure, server.id, this.#o.headersTimeoutMs))
+      }
+      body.on('data', onData)
+      body.once('end', onEnd)
+      body.once('error', onError)
+    })
   }
 }
 

@@ -41,6 +41,8 @@ export class McpClientPool {
   readonly #fetch: FetchLike
   readonly #clients: LRUCache<string, PooledClient>
   readonly #connecting = new Map<string, Promise<PooledClient>>()
+  /** Token → its id in pool keys (tokens live in this process anyway: in the OBO cache and the clients). */
+  readonly #tokenIds = new LRUCache<string, string>({ max: 10_000 })
   /** Clients being closed, so close() can wait for their sessions to end. */
   readonly #closing = new Set<Promise<void>>()
   /** `toolsChanged` (poolKey `tid.oid|server`): a server said its tool list changed, on a client of this user. */
@@ -63,12 +65,22 @@ export class McpClientPool {
     return this.#clients.size
   }
 
+  /** A short name of a downstream token in pool keys; remembered, so a call does not hash its token each time. */
+  #tokenId (accessToken: string): string {
+    let id = this.#tokenIds.get(accessToken)
+    if (id === undefined) {
+      id = sha256b64url(accessToken).slice(0, 22)
+      this.#tokenIds.set(accessToken, id)
+    }
+    return id
+  }
+
   /**
    * Runs `operation` inside `call` with a connected client for this user and server holding `accessToken`.
    * Clients are keyed by token too, so a caller with another token never swaps the client under a running call.
    */
   async use<T> (poolKey: string, url: URL, accessToken: string, call: DownstreamCall, operation: (entry: PooledClient) => Promise<T>): Promise<T> {
-    const key = `${poolKey}|${sha256b64url(accessToken).slice(0, 22)}`
+    const key = `${poolKey}|${this.#tokenId(accessToken)}`
     return await call.run(async () => {
       const entry = this.#clients.get(key) ?? await this.#connected(key, poolKey, url, accessToken, call)
       entry.inFlight++
@@ -132,7 +144,7 @@ export class McpClientPool {
    * (DELETE), busy ones when their call finishes, and no new call gets them.
    */
   retireToken (accessToken: string): number {
-    const suffix = `|${sha256b64url(accessToken).slice(0, 22)}`
+    const suffix = `|${this.#tokenId(accessToken)}`
     const keys = [...this.#clients.keys()].filter((key) => key.endsWith(suffix))
     for (const key of keys) this.#clients.delete(key)
     return keys.length
