@@ -231,6 +231,17 @@ export function createAgentProvider (o: AgentProviderOptions): Provider {
         }
       },
     },
+    // form_post cannot work here: every /oauth answer carries API_CSP (no script-src, form-action 'none'), so the
+    // provider's auto-submitting page would be blocked. OAuth 2.1 §4.1.2 needs only the query mode. Refused the way
+    // the provider refuses a mode it does not know (error sent to the checked redirect_uri in the default mode).
+    extraParams: {
+      response_mode: (ctx, value) => {
+        if (typeof value === 'string' && value.split('.')[0] === 'form_post') {
+          ctx.oidc.params!.response_mode = undefined
+          throw new errors.UnsupportedResponseMode('response_mode form_post is not supported; use query (the default)')
+        }
+      },
+    },
     renderError: async (ctx, out) => {
       ctx.type = 'application/json; charset=utf-8'
       ctx.body = { error: out.error, error_description: out.error_description }
@@ -254,6 +265,15 @@ export function createAgentProvider (o: AgentProviderOptions): Provider {
       if (typeof err.error_detail === 'string') (ctx.state as { errorDetail?: string }).errorDetail = err.error_detail
     })
   }
+
+  // The metadata names only the response modes that work (see extraParams above).
+  provider.use(async (ctx, next) => {
+    await next()
+    const body = ctx.body as { response_modes_supported?: unknown } | undefined
+    if ((ctx as KoaContextWithOIDC).oidc?.route === 'discovery' && Array.isArray(body?.response_modes_supported)) {
+      body.response_modes_supported = body.response_modes_supported.filter((mode: string) => mode.split('.')[0] !== 'form_post')
+    }
+  })
 
   // Our reason and request id on every provider error answer (JSON bodies only).
   provider.use(async (ctx, next) => {

@@ -75,6 +75,8 @@ describe('metadata', () => {
       token_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'private_key_jwt'],
     })
     expect(oauthDoc.body.dpop_signing_alg_values_supported).toEqual(expect.arrayContaining(['ES256', 'EdDSA']))
+    // Every answer under /oauth carries a CSP that would block form_post's auto-submitting page: not offered.
+    expect(oauthDoc.body.response_modes_supported).toEqual(['fragment', 'query'])
   })
 
   it('every URL in it is a live route answering with its own answer (never 404, never 5xx)', async () => {
@@ -180,6 +182,29 @@ describe('authorization requests', () => {
       expect(pushed.status).toBe(400)
       expectOAuthError(pushed.body, 'invalid_request', reason)
     }
+  })
+
+  it('response_mode=form_post → unsupported_response_mode, sent to the client in the query mode; at PAR it is JSON', async () => {
+    for (const mode of ['form_post', 'form_post.jwt']) {
+      const { url } = await authorizationUrl(raw)
+      const withMode = new URL(url)
+      withMode.searchParams.set('response_mode', mode)
+      const answer = await stack.call(withMode.href.slice(stack.relayUrl.length))
+      expect(answer.status).toBe(303)
+      const location = new URL(answer.headers.get('location')!)
+      expect(location.origin + location.pathname).toBe(raw.redirectUri)
+      expect(location.searchParams.get('error')).toBe('unsupported_response_mode')
+      expect(location.searchParams.get('iss')).toBe(new URL(stack.relayUrl).origin)
+
+      const pushed = await post(`${stack.relayUrl}/oauth/par`, Object.fromEntries(withMode.searchParams))
+      expect(pushed.status).toBe(400)
+      expectOAuthError(pushed.body, 'unsupported_response_mode', 'oauth_unsupported_response_mode')
+    }
+    // query stays accepted when named explicitly.
+    const { url } = await authorizationUrl(raw)
+    const query = await stack.call(`${url.slice(stack.relayUrl.length)}&response_mode=query`)
+    expect(query.status).toBe(303)
+    expect(query.headers.get('location')).toMatch(/^\/oauth\/interaction\//)
   })
 
   it('a resource the relay does not serve, or none for the relay\'s scopes → invalid_target', async () => {
