@@ -14,7 +14,7 @@ import { sha256b64url } from '../crypto/hash.ts'
 import type { Keyring } from '../crypto/keyring.ts'
 import type { EntraSignIn, SignedIn } from '../entra/sign-in.ts'
 import { SIGN_IN_TTL_MS } from '../entra/sign-in.ts'
-import { relayError } from '../errors.ts'
+import { relayError, type RelayError } from '../errors.ts'
 import { cookieOptions, type CookieSettings } from '../http/cookies.ts'
 import { isSameOrigin } from '../http/csrf.ts'
 import { SECURITY_HEADERS } from '../http/security-headers.ts'
@@ -48,6 +48,18 @@ interface PendingSignIn {
   binding: string
   /** The consent page was skipped for this account's remembered consent. */
   rememberedFor?: string
+}
+
+/** A sign-in that failed: the agent gets this authorization error (RFC 6749 §4.1.2.1) instead of waiting. */
+interface PendingFailure {
+  failure: { error: 'access_denied' | 'server_error' | 'temporarily_unavailable', description: string, reason: string }
+  binding: string
+}
+
+/** The authorization error an agent gets for a failed sign-in: the relay's own description, never Entra's text. */
+export function authorizationErrorFor (err: RelayError): PendingFailure['failure'] {
+  const error = err.statusCode === 503 ? 'temporarily_unavailable' : err.statusCode >= 500 ? 'server_error' : 'access_denied'
+  return { error, description: err.description, reason: err.reason }
 }
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>
@@ -164,10 +176,15 @@ export function agentInteractionRoutes (o: AgentInteractionOptions): { routes: (
       const binding = request.cookies[cookieName]
       const sealed = await o.pending.take(pendingKey(details.uid))
       const opened = sealed === undefined ? undefined : o.keyring.open(sealed, pendingKey(details.uid))
-      const pending = opened === undefined ? undefined : JSON.parse(opened) as PendingSignIn
+      const pending = opened === undefined ? undefined : JSON.parse(opened) as PendingSignIn | PendingFailure
       reply.clearCookie(cookieName, cookieOptions(o.cookies, 0))
       if (pending === undefined || binding === undefined || sha256b64url(binding) !== pending.binding) {
         throw relayError('interaction_invalid', 'The sign-in for this authorization is missing, used or from another browser; start again from the agent.')
+      }
+      if ('failure' in pending) {
+        request.log.info({ audit: 'authorization.failed', clientId: details.params.client_id, reason: pending.failure.reason }, 'audit')
+        await finish(request, reply, { error: pending.failure.error, error_description: pending.failure.description })
+        return
       }
       const { signedIn } = pending
       const accountId = `${signedIn.tid}.${signedIn.oid}`
@@ -228,13 +245,21 @@ export function agentInteractionRoutes (o: AgentInteractionOptions): { routes: (
         return reply.send(donePage('Signed in again', `${record.clientName ?? record.clientId} can act for you again. You can close this page.`))
       }
       if (continuation?.kind !== 'agent_interaction') throw relayError('sign_in_state_invalid', 'This sign-in cannot be completed here.')
-      const binding = randomBytes(32).toString('base64url')
-      const pending: PendingSignIn = { signedIn, binding: sha256b64url(binding), ...(continuation.rememberedFor === undefined ? {} : { rememberedFor: continuation.rememberedFor }) }
-      const key = pendingKey(continuation.uid)
-      await o.pending.set(key, o.keyring.seal(JSON.stringify(pending), key), SIGN_IN_TTL_MS)
-      reply.setCookie(bindingCookieName(o.cookies, continuation.uid), binding, cookieOptions(o.cookies, SIGN_IN_TTL_MS / 1000))
-      return reply.redirect(`${INTERACTION_PATH}/${encodeURIComponent(continuation.uid)}/complete`, 303)
+      return await toComplete(reply, continuation.uid, (binding) => ({ signedIn, binding, ...(continuation.rememberedFor === undefined ? {} : { rememberedFor: continuation.rememberedFor }) }))
     },
+    // Only an interaction has an agent waiting on it; a grant's sign-in again shows the error page.
+    fail: (continuation, err, _request, reply) => continuation.kind !== 'agent_interaction'
+      ? undefined
+      : toComplete(reply, continuation.uid, (binding) => ({ failure: authorizationErrorFor(err), binding })),
+  }
+
+  /** Leaves the callback's outcome sealed for /complete, bound to this browser by a one-time cookie, and goes there. */
+  async function toComplete (reply: FastifyReply, uid: string, outcome: (binding: string) => PendingSignIn | PendingFailure): Promise<FastifyReply> {
+    const binding = randomBytes(32).toString('base64url')
+    const key = pendingKey(uid)
+    await o.pending.set(key, o.keyring.seal(JSON.stringify(outcome(sha256b64url(binding))), key), SIGN_IN_TTL_MS)
+    reply.setCookie(bindingCookieName(o.cookies, uid), binding, cookieOptions(o.cookies, SIGN_IN_TTL_MS / 1000))
+    return reply.redirect(`${INTERACTION_PATH}/${encodeURIComponent(uid)}/complete`, 303)
   }
   return { routes, continuations }
 }

@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { SessionService } from '../caller/browser-sessions.ts'
 import { mapAuthorizeError } from '../entra/entra-errors.ts'
-import type { EntraSignIn, SignedIn, SignInRequest } from '../entra/sign-in.ts'
+import type { EntraSignIn, SignedIn, SignInContinuation, SignInRequest } from '../entra/sign-in.ts'
 import { SIGN_IN_TTL_MS } from '../entra/sign-in.ts'
 import { relayError, RelayError, type ErrorIntent } from '../errors.ts'
 import { PAGE_CSP } from '../http/security-headers.ts'
@@ -19,6 +19,9 @@ export interface SignInContinuations {
   beginForGrant: (grantId: string) => Promise<{ loginHint: string | undefined }>
   /** The callback of a sign-in whose transaction carries a continuation. */
   complete: (signedIn: SignedIn, request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply>
+  /** A sign-in for a waiting agent that failed (declined, refused, Entra down): the agent is told, not left waiting.
+   *  Undefined when nobody waits for this continuation (then the browser gets the error page). */
+  fail: (continuation: SignInContinuation, err: RelayError, request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply> | undefined
 }
 
 export interface AuthRoutesOptions {
@@ -169,7 +172,16 @@ ${action === undefined ? '' : `<p><a id="action" href="${escapeHtml(action)}">${
       throw relayError('sign_in_state_invalid', 'The sign-in state is unknown, expired or belongs to another browser; start again at /auth/login.')
     }
     reply.clearCookie(cookieName, cookieOptions(o.cookies, 0))
-    const signedIn = await o.signIn.complete(transaction, { code: request.query.code, error: request.query.error, errorDescription: request.query.error_description })
+    let signedIn: SignedIn
+    try {
+      signedIn = await o.signIn.complete(transaction, { code: request.query.code, error: request.query.error, errorDescription: request.query.error_description })
+    } catch (err) {
+      if (!(err instanceof RelayError) || transaction.continuation === undefined) throw err
+      const told = o.continuations?.fail(transaction.continuation, err, request, reply)
+      if (told === undefined) throw err
+      request.log.info({ reason: err.reason, ...err.logFields }, 'sign-in for an agent did not complete')
+      return await told
+    }
     // An agent's sign-in fills that agent's grant, never this browser's session.
     if (signedIn.continuation !== undefined) {
       if (o.continuations === undefined) throw relayError('sign_in_state_invalid', 'This sign-in cannot be completed here.')

@@ -207,6 +207,22 @@ describe('authorization requests', () => {
     expect(query.headers.get('location')).toMatch(/^\/oauth\/interaction\//)
   })
 
+  it('a sign-in that fails at Entra ends the authorization with an error for the agent, never a wait', async () => {
+    // 53003 (a Conditional Access block) → access_denied; Entra down while redeeming the code → temporarily_unavailable.
+    for (const [fault, error] of [['ca_blocked', 'access_denied'], ['unavailable', 'temporarily_unavailable']] as const) {
+      stack.emulator.addFault({ grant: 'authorization_code', fault, count: 1 })
+      const { url, state } = await authorizationUrl(raw)
+      const run = await authorizeInBrowser(stack, new HttpBrowser(stack.fetch), url, 'alice@contoso.test')
+      const location = new URL(run.finalUrl)
+      expect(location.origin + location.pathname).toBe(raw.redirectUri)
+      expect(Object.fromEntries(location.searchParams)).toMatchObject({ error, state, iss: new URL(stack.relayUrl).origin })
+      expect(location.searchParams.has('code')).toBe(false)
+      // The relay's words, not Entra's: no AADSTS text, no correlation ids, no trace.
+      expect(location.searchParams.get('error_description')).toMatch(/\w/)
+      expect(location.searchParams.get('error_description')).not.toMatch(/Trace ID|Correlation ID|Timestamp/i)
+    }
+  })
+
   it('a resource the relay does not serve, or none for the relay\'s scopes → invalid_target', async () => {
     for (const resource of [['https://graph.microsoft.com'], []]) {
       const { url } = await authorizationUrl(raw, { resource })
