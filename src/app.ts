@@ -94,11 +94,11 @@ export async function buildApp ({ services, ownsServices = true }: AppOptions): 
   })
   // Load shedding: past EVENT_LOOP_LAG_LIMIT_MS of event-loop delay, 503 + Retry-After (health checks exempt).
   shedLoad(app, { lagLimitMs: config.eventLoopLagLimitMs, onShed: services.metrics.shed })
-  const limits = { store: services.store, userPerMin: config.rateLimitUserPerMin, clientPerMin: config.rateLimitClientPerMin, onLimited: services.metrics.rateLimited }
+  const limits = { store: services.counterStore, userPerMin: config.rateLimitUserPerMin, clientPerMin: config.rateLimitClientPerMin, onLimited: services.metrics.rateLimited }
   limitClients(app, limits)
   errorHandling(app, rendering)
   // Cookies are parsed (their own onRequest hook) before the auth chain reads the session cookie.
-  await app.register(fastifyCookie, { secret: services.cookieSecret.toString('base64url') })
+  await app.register(fastifyCookie, { secret: services.cookieSecrets.map((secret) => secret.toString('base64url')) })
   // DNS-rebinding protection of the MCP endpoints comes before authentication.
   guardMcpOrigin(app, { publicUrl: config.publicUrl, allowedHosts: config.mcpAllowedHosts, allowedOrigins: config.corsAllowedOrigins })
   const browserSession = browserSessionStrategy(services.sessions, cookieSettings(config.publicUrl), config.publicUrl)

@@ -71,11 +71,14 @@ export interface Services {
   /** Entra issuers whose tokens the relay accepts (mode A), for the relay's PRM. */
   entraIssuers: string[]
   readinessChecks: ReadinessCheck[]
-  cookieSecret: Buffer
+  /** Signs the session cookie with the first (TOKEN_ENCRYPTION_KEY), accepts the previous key's too (rotation). */
+  cookieSecrets: Buffer[]
   /** The agent-facing authorization server (mode B): oidc-provider, agent grants, relay-token verifier. */
   agentAuth: AgentAuth
   /** Unauthenticated, short-lived state (authorization server interactions, DPoP replay marks, pending sign-ins). */
   transientStore: Store
+  /** Rate-limit counters (per address, per user, registrations per address): the shared store with replicas. */
+  counterStore: Store
   close: () => Promise<void>
 }
 
@@ -98,6 +101,12 @@ export async function createServices (deps: ServiceDeps): Promise<Services> {
   // replay marks): alone, a bounded memory store apart from sessions, so no flood can evict one; with
   // replicas, the shared store (another replica must see a replay as one), where live keys are not evicted.
   const transientStore = deps.transientStore ?? (shared ? store : own(createMemoryStore({ maxEntries: 50_000 }), (s) => s.close()))
+  // Rate-limit counters, one per client address even before authentication: alone, a store of their own, so a
+  // flood from many addresses evicts only other counters (never a session, a token or a replay mark).
+  const counterStore = shared ? store : own(createMemoryStore({ maxEntries: 100_000 }), (s) => s.close())
+  // Which server holds which audience: alone, a store of its own that nothing else can fill (two claims per
+  // configured server), so no pressure on the main store can evict a claim and free an audience for another server.
+  const claimStore = shared ? store : own(createMemoryStore({ maxEntries: Math.max(1_000, 4 * config.mcpServers.length) }), (s) => s.close())
 
   const msal = new MsalFactory({ config, fetch, logger, onResponse: metrics.entraResponse })
   // With replicas the OBO cache and its single-flight live in the shared store (sealed), so one Entra call
@@ -138,7 +147,7 @@ export async function createServices (deps: ServiceDeps): Promise<Services> {
     authorityHost: config.authorityHost,
     allowedTenants: config.allowedTenants,
     audiencePolicy: { relayAudiences: config.relayAudiences, allowedResources: config.discoveryAllowedResources },
-    claims: new AudienceClaims(store, registry.list()),
+    claims: new AudienceClaims(claimStore, registry.list()),
     prmCacheTtlSec: config.prmCacheTtlSec,
     logger,
     ...now,
@@ -168,7 +177,7 @@ export async function createServices (deps: ServiceDeps): Promise<Services> {
   }), (f) => f.close())
   let agentAuth: AgentAuth
   try {
-    agentAuth = await createAgentAuth({ config, logger, stores: { durable: store, transient: transientStore }, msal, obo, pool, clientMetadataFetcher, ...now })
+    agentAuth = await createAgentAuth({ config, logger, stores: { durable: store, transient: transientStore, counters: counterStore }, msal, obo, pool, clientMetadataFetcher, ...now })
   } catch (err) {
     for (const close of closers.reverse()) await close().catch(() => {})
     throw err
@@ -227,9 +236,10 @@ export async function createServices (deps: ServiceDeps): Promise<Services> {
       { name: 'entra', check: async () => { await msal.probe() } },
       { name: 'store', check: async () => { await store.ping() } },
     ],
-    cookieSecret: deriveKey(config.tokenEncryptionKey, 'cookie'),
+    cookieSecrets: [config.tokenEncryptionKey, config.tokenEncryptionKeyPrevious].filter((key) => key !== undefined).map((key) => deriveKey(key, 'cookie')),
     agentAuth,
     transientStore,
+    counterStore,
     close: async () => {
       for (const close of closers.reverse()) await close().catch((err: unknown) => logger.warn({ err }, 'closing a service failed'))
     },

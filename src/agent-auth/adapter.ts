@@ -14,6 +14,8 @@ export interface AdapterStores {
   /** What anyone can make the provider create (registered clients, interactions, sessions, PAR, device codes,
    *  DPoP replay marks): kept apart so a flood of them never evicts a live token from a bounded memory store. */
   transient: Store
+  /** Rate-limit counters (registrations per address): evicting one only forgets a count. */
+  counters?: Store
 }
 
 export interface StoreAdapterOptions {

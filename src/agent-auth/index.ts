@@ -90,7 +90,7 @@ export async function createAgentAuth (o: AgentAuthOptions): Promise<AgentAuth> 
       },
     }),
     jwks: signing.keys,
-    cookieKeys: cookieKeys(masterKey),
+    cookieKeys: cookieKeys(masterKey, config.tokenEncryptionKeyPrevious),
     dpopNonceSecret: nonceSecret,
     secureCookies: config.publicUrl.protocol === 'https:',
     isKnownResource: (indicator) => knownResources.has(indicator),
@@ -152,7 +152,7 @@ export async function createAgentAuth (o: AgentAuthOptions): Promise<AgentAuth> 
   provider.use(async (ctx, next) => {
     if (limit > 0 && ctx.method === 'POST' && ctx.path === OAUTH_ROUTES.registration) {
       const window = Math.floor(Date.now() / 3_600_000)
-      const count = await o.stores.transient.increment(`agent:registrations:${registrationBucket(ctx.ip)}:${window}`, 3_600_000)
+      const count = await (o.stores.counters ?? o.stores.transient).increment(`agent:registrations:${registrationBucket(ctx.ip)}:${window}`, 3_600_000)
       if (count > limit) {
         ctx.status = 429
         ctx.set('retry-after', String(3600 - Math.floor((Date.now() / 1000) % 3600)))

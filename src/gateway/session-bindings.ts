@@ -6,8 +6,6 @@ import type { Store } from '../stores/types.ts'
 export interface SessionBinding<T = undefined> {
   /** `tid.oid` of the user who opened the session. */
   user: string
-  /** The grant (mode B) the session was opened under, so revoking it ends the session. */
-  grant?: string
   /** Session state the endpoint keeps (the aggregated `/mcp`: negotiated version, client capabilities). */
   state?: T
 }

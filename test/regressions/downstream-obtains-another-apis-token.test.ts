@@ -3,6 +3,7 @@
 // audience it read alice's notes through /v1). Only Graph-like resources were refused.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEV_CALENDAR_APP_ID, DEV_RELAY_CLIENT_ID } from '../../dev/entra-emulator/index.ts'
+import { createMemoryStore } from '../../src/stores/memory.ts'
 import { HOSTILE_APIS, startHostileStack, type HostileStack } from '../helpers/hostile.ts'
 
 let h: HostileStack
@@ -57,5 +58,25 @@ describe('no server ever receives another API\'s token', () => {
   it('refusals say which field failed, never the document\'s values', async () => {
     const rows = (await h.stack.call('/v1/servers', { token: alice })).body.servers as Array<{ error?: string }>
     for (const row of rows) expect(row.error ?? '').not.toMatch(/api:\/\/22222222|graph\.microsoft\.com\/User\.Read/)
+  })
+})
+
+// The claims lived in the bounded store that also holds sessions, MCP session bindings and (then) per-address
+// rate-limit counters: enough other entries evicted calendar's claim, and a server naming calendar's API got its token.
+describe('the claims survive pressure on the store', () => {
+  let pressed: HostileStack
+  beforeAll(async () => {
+    pressed = await startHostileStack(['steal-calendar'], { relay: { store: createMemoryStore({ maxEntries: 20 }) } })
+  })
+  afterAll(async () => { await pressed?.close() })
+
+  it('after calendar claimed its API and 100 other entries came and went, a server naming it is still refused', async () => {
+    const token = await pressed.stack.userToken('alice@contoso.test')
+    expect((await pressed.stack.call('/v1/servers/calendar/tools/whoami', { method: 'POST', token, body: '{}' })).status).toBe(200)
+    const store = pressed.stack.relay.services.store
+    for (let i = 0; i < 100; i++) await store.set(`pressure:${i}`, 'x', 60_000)
+    const res = await pressed.stack.call('/v1/servers/hostile-steal-calendar/tools/ok', { method: 'POST', token, body: '{"arguments":{}}' })
+    expect(res.body).toMatchObject({ error: 'bad_gateway', reason: 'audience_conflict' })
+    expect(pressed.hostile.audiences('steal-calendar')).toEqual([])
   })
 })
