@@ -185,6 +185,7 @@ export async function createServices (deps: ServiceDeps): Promise<Services> {
 
   const toolFilter = new ToolFilter(config.toolFilters)
   const streamGuard = own(new StreamGuard({ recheckMs: config.streamRecheckMs, logger, ...(deps.now === undefined ? {} : { now: deps.now }) }), async (g) => { g.close() })
+  metrics.observeOpenStreams(() => streamGuard.size)
   // A grant revoked here ends its open MCP streams at once (other replicas find out at their next sweep).
   agentAuth.grants.onRevoked((record) => { streamGuard.endGrant(record.grantId) })
   const sessionBindings = new SessionBindings(store, config.mcpSessionTtlSec * 1000, deps.now)
@@ -203,6 +204,7 @@ export async function createServices (deps: ServiceDeps): Promise<Services> {
     totalTimeoutMs: config.streamTotalTimeoutMs,
     keepAliveMs: config.sseKeepAliveMs,
     maxResponseBytes: config.downstreamMaxResponseBytes,
+    onDownstream: metrics.downstream,
   })
 
   const aggregateTools = new AggregateTools({ registry, tools, filter: toolFilter, separator: config.toolNameSeparator, logger })

@@ -29,6 +29,8 @@ export interface AggregateRequest {
   /** The parsed body of a POST. */
   message: unknown
   signal: AbortSignal
+  /** W3C trace context and request id for every downstream request it makes (from the route). */
+  trace?: Record<string, string>
 }
 
 export interface AggregateEndpointOptions {
@@ -136,7 +138,7 @@ export class AggregateEndpoint {
     const user = ctx.caller.user
     const server = new Server(SERVER_INFO, { capabilities: { tools: { listChanged: true } }, instructions: INSTRUCTIONS })
     server.setRequestHandler(ListToolsRequestSchema, async (_request, extra) => {
-      return { tools: (await this.#o.tools.list(user, anySignal(extra.signal, ctx.signal))).map((entry) => entry.tool) }
+      return { tools: (await this.#o.tools.list(user, anySignal(extra.signal, ctx.signal), ctx.trace)).map((entry) => entry.tool) }
     })
     server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
       const key = `${sessionId}|${String(extra.requestId)}`
@@ -146,6 +148,7 @@ export class AggregateEndpoint {
       try {
         const outcome = await this.#o.tools.call(user, request.params.name, request.params.arguments ?? {}, {
           signal: anySignal(extra.signal, ctx.signal, cancel.signal),
+          headers: ctx.trace,
           onProgress: progressToken === undefined
             ? undefined
             : (progress) => { extra.sendNotification({ method: 'notifications/progress', params: { progressToken, ...progress } }).catch(() => {}) },
@@ -196,7 +199,7 @@ export class AggregateEndpoint {
         })
       case 'tools/list': {
         if (rpc.params['cursor'] !== undefined) return sendAnswer(reply, invalidParams(rpc.id, 'invalid cursor'))
-        const tools = (await this.#o.tools.list(user, ctx.signal)).map((entry) => entry.tool)
+        const tools = (await this.#o.tools.list(user, ctx.signal, ctx.trace)).map((entry) => entry.tool)
         // Per-user results: no shared cache may serve them to anyone else (DESIGN §7).
         return sendResult(reply, rpc.id, { tools, ttlMs: this.#o.toolsTtlMs, cacheScope: 'private' })
       }
@@ -251,6 +254,7 @@ export class AggregateEndpoint {
     try {
       const outcome = await this.#o.tools.call(user, name, args, {
         signal: ctx.signal,
+        headers: ctx.trace,
         onProgress,
         ...(responses !== undefined && Object.keys(responses).length > 0 && { inputResponses: responses as Record<string, JsonObject> }),
         ...(requestState !== undefined && { requestState }),

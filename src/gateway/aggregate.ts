@@ -47,11 +47,11 @@ export class AggregateTools {
   }
 
   /** Every reachable server's tools, renamed; a server that fails drops out (logged with its reason). */
-  async list (user: UserAssertion, signal?: AbortSignal): Promise<AggregatedTool[]> {
+  async list (user: UserAssertion, signal?: AbortSignal, headers?: Record<string, string>): Promise<AggregatedTool[]> {
     const servers = this.#o.registry.list()
     const lists = await Promise.allSettled(servers.map(async (server) => {
       const allowed = this.#o.filter.forServer(user, server.id)
-      const tools = await this.#o.tools.listTools(user, server.id, signal)
+      const tools = await this.#o.tools.listTools(user, server.id, { signal, headers })
       return tools
         .filter((tool) => allowed === undefined || allowed(tool.name))
         .map((tool) => ({ serverId: server.id, tool: { ...tool, name: exposedToolName(server.id, tool.name, this.#o.separator) } }))

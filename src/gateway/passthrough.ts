@@ -33,6 +33,8 @@ export interface PassthroughOptions {
   totalTimeoutMs: number
   keepAliveMs: number
   maxResponseBytes: number
+  /** Each upstream exchange until its response headers: server, outcome (`ok` or a reason) and duration (metrics). */
+  onDownstream?: (labels: { server: string, outcome: string }, seconds: number) => void
 }
 
 export interface PassthroughRequest {
@@ -43,6 +45,8 @@ export interface PassthroughRequest {
   body: Buffer | undefined
   /** Aborts when the client goes away. */
   signal: AbortSignal
+  /** W3C trace context and the relay's request id for the upstream request (they replace the client's traceparent). */
+  trace?: Record<string, string>
 }
 
 export type PassthroughAnswer =
@@ -147,12 +151,14 @@ export class PassthroughProxy {
     for (let attempt = 0; ; attempt++) {
       const token = await this.#o.obo.exchange(request.user, scopes, { forceRefresh: attempt > 0, target: `server "${server.id}"` })
       let upstream: Dispatcher.ResponseData
+      const started = performance.now()
+      const observe = (outcome: string): void => { this.#o.onDownstream?.({ server: server.id, outcome }, (performance.now() - started) / 1000) }
       try {
         upstream = await this.#o.dispatcher.request({
           origin: server.url.origin,
           path: `${server.url.pathname}${server.url.search}`,
           method: request.method,
-          headers: { ...forwardedHeaders(request.headers), authorization: `Bearer ${token.accessToken}` },
+          headers: { ...forwardedHeaders(request.headers, request.trace), authorization: `Bearer ${token.accessToken}` },
           // A body only where the transport has one: a DELETE's would bypass the checks POST bodies get.
           body: request.method === 'POST' ? (request.body ?? null) : null,
           signal,
@@ -160,9 +166,12 @@ export class PassthroughProxy {
           bodyTimeout: this.#o.idleTimeoutMs,
         })
       } catch (err) {
-        throw downstreamError(transportFailure(err, signal), server.id, this.#o.headersTimeoutMs)
+        const failure = transportFailure(err, signal)
+        observe(failure.kind)
+        throw downstreamError(failure, server.id, this.#o.headersTimeoutMs)
       }
       const failure = classifyDownstreamStatus(upstream.statusCode, single(upstream.headers['www-authenticate']))
+      observe(failure === undefined ? 'ok' : failure.kind)
       if (failure === undefined || failure.kind === 'session_lost') return upstream
       // Discarded: closed, not drained (a hostile server could keep sending after the relay has answered).
       discard(upstream.body)
@@ -369,12 +378,17 @@ function transportFailure (err: unknown, signal: AbortSignal): DownstreamFailure
   return { kind: 'unreachable', detail: typeof code === 'string' ? code : 'unknown' }
 }
 
-export function forwardedHeaders (headers: PassthroughRequest['headers']): Record<string, string> {
+export function forwardedHeaders (headers: PassthroughRequest['headers'], trace?: Record<string, string>): Record<string, string> {
   const forwarded: Record<string, string> = {}
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue
     const lower = name.toLowerCase()
     if (lower.startsWith('mcp-') || REQUEST_HEADERS.has(lower)) forwarded[lower] = Array.isArray(value) ? value.join(', ') : value
+  }
+  if (trace !== undefined) {
+    // A traceparent the relay did not take (malformed) starts a new trace: its tracestate belongs to the old one.
+    if (trace.traceparent !== forwarded.traceparent) delete forwarded.tracestate
+    Object.assign(forwarded, trace)
   }
   return forwarded
 }

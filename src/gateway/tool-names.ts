@@ -1,7 +1,7 @@
 // Names of the aggregated `/mcp`'s tools: `<server><separator><tool>`, at most 128 characters (2025-11-25
 // server/tools § Tool Names); a longer one keeps its start and ends in a hash of the whole, so it stays unique
 // and the same on every replica.
-import { createHash } from 'node:crypto'
+import { sha256b64url } from '../crypto/hash.ts'
 
 export const MAX_TOOL_NAME_LENGTH = 128
 const HASH_LENGTH = 12
@@ -9,7 +9,7 @@ const HASH_LENGTH = 12
 export function exposedToolName (serverId: string, tool: string, separator: string): string {
   const full = `${serverId}${separator}${tool}`
   if (full.length <= MAX_TOOL_NAME_LENGTH) return full
-  const hash = createHash('sha256').update(full).digest('base64url').slice(0, HASH_LENGTH).replace(/[^A-Za-z0-9]/g, '0')
+  const hash = sha256b64url(full).slice(0, HASH_LENGTH).replace(/[^A-Za-z0-9]/g, '0')
   return `${full.slice(0, MAX_TOOL_NAME_LENGTH - HASH_LENGTH - 1)}-${hash}`
 }
 

@@ -17,7 +17,8 @@ export interface Metrics {
   shed: () => void
   /** Gauges read when scraped. */
   observeMcpClients: (read: () => number) => void
-  streams: Gauge<'route'>
+  /** Requests and streams open on /mcp and /mcp/:server (the stream guard's count). */
+  observeOpenStreams: (read: () => number) => void
 }
 
 export function createMetrics (): Metrics {
@@ -29,8 +30,15 @@ export function createMetrics (): Metrics {
   const downstream = new Histogram({ name: 'obo_relay_downstream_request_duration_seconds', help: 'MCP server exchanges by configured server and outcome (ok or a reason)', labelNames: ['server', 'outcome'], buckets: SECONDS, registers: [registry] })
   const limited = new Counter({ name: 'obo_relay_rate_limited_total', help: 'Requests refused with 429, by limit', labelNames: ['scope'], registers: [registry] })
   const shed = new Counter({ name: 'obo_relay_load_shed_total', help: 'Requests refused with 503 because the event loop lagged', registers: [registry] })
-  const streams = new Gauge({ name: 'obo_relay_open_streams', help: 'Streams (SSE) open to clients, by route', labelNames: ['route'], registers: [registry] })
   const clientReaders: Array<() => number> = []
+  const streamReaders: Array<() => number> = []
+  // eslint-disable-next-line no-new -- registered on creation; read through the registry
+  new Gauge({
+    name: 'obo_relay_open_streams',
+    help: 'Requests and streams open on /mcp and /mcp/:server (GET streams, subscriptions/listen, tool calls in progress)',
+    registers: [registry],
+    collect () { this.set(streamReaders.reduce((sum, read) => sum + read(), 0)) },
+  })
   // eslint-disable-next-line no-new -- registered on creation; read through the registry
   new Gauge({
     name: 'obo_relay_mcp_clients',
@@ -47,7 +55,7 @@ export function createMetrics (): Metrics {
     rateLimited: (scope) => { limited.inc({ scope }) },
     shed: () => { shed.inc() },
     observeMcpClients: (read) => { clientReaders.push(read) },
-    streams,
+    observeOpenStreams: (read) => { streamReaders.push(read) },
   }
 }
 

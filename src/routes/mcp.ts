@@ -11,6 +11,7 @@ import { jsonDepthExceeds } from '../http/json-body.ts'
 import { GatewayRpcError, type PassthroughProxy } from '../gateway/passthrough.ts'
 import type { AggregateEndpoint } from '../gateway/aggregate-endpoint.ts'
 import type { StreamGuard } from '../gateway/stream-guard.ts'
+import { traceHeaders } from '../observability/trace.ts'
 
 export interface McpRoutesOptions {
   passthrough: PassthroughProxy
@@ -106,6 +107,7 @@ export async function mcpRoutes (app: FastifyInstance, o: McpRoutesOptions): Pro
             headers: request.headers,
             body: Buffer.isBuffer(request.body) ? request.body : undefined,
             signal: disconnectSignal(reply),
+            trace: traceHeaders(request),
           })
           reply.code(answer.status).headers(answer.headers)
           if (answer.kind === 'json') {
@@ -140,7 +142,7 @@ export async function mcpRoutes (app: FastifyInstance, o: McpRoutesOptions): Pro
         }
         try {
           if (method === 'POST') requireMessageScope(caller, () => message)
-          await o.aggregate.handle({ caller, method, request, reply, message, signal: disconnectSignal(reply) })
+          await o.aggregate.handle({ caller, method, request, reply, message, signal: disconnectSignal(reply), trace: traceHeaders(request) })
           return reply
         } catch (err) {
           if (reply.sent || reply.raw.headersSent) {

@@ -109,7 +109,13 @@ describe.skipIf(skip !== undefined)('docker-compose.yml under podman', () => {
     const running = (await projectContainers(project, baseEnv)).filter((c) => c.state === 'running').map((c) => c.service)
     await compose(['stop', '--timeout', '10'], 180_000)
     const killed = (await projectContainers(project, baseEnv)).filter((c) => running.includes(c.service) && c.exitCode === 137)
-    if (killed.length > 0) progress(`  not stopped within 10 s of SIGTERM, killed: ${killed.map((c) => c.service).join(', ')}`)
+    if (killed.length > 0) {
+      progress(`  not stopped within 10 s of SIGTERM, killed: ${killed.map((c) => c.service).join(', ')}`)
+      for (const container of killed) {
+        const logs = await run('podman', ['logs', '--tail', '15', container.id], { timeoutMs: 20_000, env: baseEnv }).catch(() => ({ stdout: '', stderr: '' }))
+        for (const line of `${logs.stdout}\n${logs.stderr}`.split('\n').filter((l) => l !== '')) progress(`    ${container.service}: ${line.slice(0, 400)}`)
+      }
+    }
     await compose(['down', '--volumes', '--remove-orphans', '--timeout', '10'], 180_000)
     const left = await projectContainers(project, baseEnv)
     if (left.length > 0) throw new Error(`containers left after down: ${left.map((c) => c.service).join(', ')}`)

@@ -47,6 +47,12 @@ function relaySettings (): string[] {
   return [...new Set(names)].sort()
 }
 
+it('.env.example names every setting src/config/ reads (the README says it lists them all)', () => {
+  const example = readFileSync(join(repo, '.env.example'), 'utf8')
+  const named = new Set([...example.matchAll(/^#? ?([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]))
+  expect(relaySettings().filter((name) => !named.has(name))).toEqual([])
+})
+
 describe('Kubernetes manifests (deploy/k8s)', () => {
   it.each(manifests.map((m) => [`${m.file}: ${m.kind} ${m.metadata?.name}`, m] as const))('%s is valid against the Kubernetes schema', (_, manifest) => {
     const Model = models[`${manifest.apiVersion}/${manifest.kind}`]

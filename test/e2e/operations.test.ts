@@ -36,6 +36,34 @@ describe('metrics', () => {
     expect(text).not.toContain('/v1/servers/nope')
   })
 
+  it('the gateway too: pass-through latency per server, open streams while one is open, coalesced OBO waits', async () => {
+    const token = await stack.userToken('bob@contoso.test')
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }
+    const metrics = async () => await (await fetch(stack.metricsUrl)).text()
+    const before = metricValue(await metrics(), 'obo_relay_downstream_request_duration_seconds_count', { server: 'calendar', outcome: 'ok' })
+    // Ten concurrent first calls for one user and server: one Entra exchange, the others wait for it.
+    const coalescedBefore = metricValue(await metrics(), 'obo_relay_obo_cache_total', { outcome: 'coalesced' })
+    const inits = await Promise.all(Array.from({ length: 10 }, async () => await fetch(`${stack.relayUrl}/mcp/calendar`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'm', version: '1' } } }),
+    })))
+    for (const init of inits) expect(init.status).toBe(200)
+    await Promise.all(inits.map(async (init) => await init.arrayBuffer()))
+    let text = await metrics()
+    expect(metricValue(text, 'obo_relay_downstream_request_duration_seconds_count', { server: 'calendar', outcome: 'ok' })).toBe(before + 10)
+    expect(metricValue(text, 'obo_relay_obo_cache_total', { outcome: 'coalesced' }) - coalescedBefore).toBeGreaterThanOrEqual(1)
+    expect(Number(/^obo_relay_open_streams (\d+)/m.exec(text)?.[1])).toBe(0)
+
+    const session = inits[0]!.headers.get('mcp-session-id')!
+    const stream = await fetch(`${stack.relayUrl}/mcp/calendar`, { headers: { ...headers, 'mcp-session-id': session, 'mcp-protocol-version': '2025-06-18' } })
+    expect(stream.status).toBe(200)
+    text = await metrics()
+    expect(Number(/^obo_relay_open_streams (\d+)/m.exec(text)?.[1])).toBe(1)
+    await stream.body?.cancel()
+    await expect.poll(async () => Number(/^obo_relay_open_streams (\d+)/m.exec(await metrics())?.[1])).toBe(0)
+  })
+
   it('the public port does not serve /metrics (unless METRICS_BEARER_TOKEN is set)', async () => {
     expect((await stack.call('/metrics')).status).toBe(404)
   })

@@ -24,3 +24,39 @@ it('passes the caller\'s traceparent and the request id upstream, or starts a tr
   expect(started[0]?.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/)
   expect(started[0]?.traceparent).not.toBe('not-a-traceparent')
 })
+
+it('the same through the gateway: /mcp/<server> and the aggregated /mcp', async () => {
+  const token = await h.stack.userToken('alice@contoso.test')
+  const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'
+  const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', traceparent, tracestate: 'vendor=1' }
+  const initialize = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } })
+  const seenAt = (from: number) => h.hostile.traceHeaders.slice(from).filter((r) => r.path === '/bounded/mcp')
+
+  let from = h.hostile.traceHeaders.length
+  const direct = await fetch(`${h.stack.relayUrl}/mcp/hostile-bounded`, { method: 'POST', headers, body: initialize })
+  expect(direct.status).toBe(200)
+  await direct.arrayBuffer()
+  expect(seenAt(from)).toEqual([{ path: '/bounded/mcp', traceparent, requestId: direct.headers.get('x-request-id') }])
+
+  // A malformed traceparent starts a trace (its tracestate is not carried into the new one).
+  from = h.hostile.traceHeaders.length
+  const malformed = await fetch(`${h.stack.relayUrl}/mcp/hostile-bounded`, { method: 'POST', headers: { ...headers, traceparent: '00-zz' }, body: initialize })
+  await malformed.arrayBuffer()
+  expect(seenAt(from)[0]?.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/)
+
+  // The aggregated /mcp: a tools/call on this server carries the caller's trace too.
+  const opened = await fetch(`${h.stack.relayUrl}/mcp`, { method: 'POST', headers, body: initialize })
+  const session = opened.headers.get('mcp-session-id')!
+  await opened.arrayBuffer()
+  from = h.hostile.traceHeaders.length
+  const call = await fetch(`${h.stack.relayUrl}/mcp`, {
+    method: 'POST',
+    headers: { ...headers, 'mcp-session-id': session, 'mcp-protocol-version': '2025-06-18' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'hostile-bounded__ok', arguments: {} } }),
+  })
+  expect(call.status).toBe(200)
+  await call.text()
+  const during = seenAt(from)
+  expect(during.length).toBeGreaterThan(0)
+  for (const seen of during) expect(seen).toEqual({ path: '/bounded/mcp', traceparent, requestId: call.headers.get('x-request-id') })
+})

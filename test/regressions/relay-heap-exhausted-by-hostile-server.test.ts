@@ -25,6 +25,8 @@ beforeAll(async () => {
       SCOPE: DEV_RELAY_SCOPE,
       PORT: String(port),
       HOST: '127.0.0.1',
+      // No metrics listener: its fixed default port would collide with a running `npm run dev`.
+      METRICS_PORT: '-1',
       AUTHORITY_HOST: h.stack.emulator.url,
       TRUSTED_CA_FILE: h.stack.emulator.caFile,
       MCP_SERVERS: JSON.stringify([{ id: 'hostile', url: h.hostile.url('bounded'), audience: HOSTILE_APIS.bounded.appIdUri }]),
