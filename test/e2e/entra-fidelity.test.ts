@@ -54,6 +54,25 @@ describe('Entra as it answers', () => {
     expect(res.body.login_url).toBeUndefined()
   })
 
+  // Proves Entra's AADSTS7000114 to an OBO request becomes 403 obo_assertion_refused, with none of Entra's words, ids or a stack.
+  it('AADSTS7000114 (app-only assertion, HTTP 400 unauthorized_client) → 403 obo_assertion_refused, nothing of Entra\'s text', async () => {
+    const token = await stack.userToken('alice@contoso.test')
+    stack.emulator.addFault({ fault: 'app_only_assertion', count: 1 })
+    const res = await whoami(token)
+    expect(res.status).toBe(403)
+    expect(res.body).toMatchObject({ error: 'access_denied', reason: 'obo_assertion_refused' })
+    expect(res.body.error_description).toContain('AADSTS7000114')
+    expect(res.body.login_url).toBeUndefined()
+    const text = JSON.stringify(res.body)
+    expect(text).not.toMatch(/not allowed to make application on-behalf-of|Trace ID|Correlation ID|Timestamp|unauthorized_client/i)
+    expect(text).not.toContain(DEV_RELAY_CLIENT_ID)
+    expect(text).not.toContain(stack.emulator.url)
+    expect(text).not.toMatch(/\bat [\w.<>]+ \(|node:internal|\.ts:\d+/)
+    expect(res.headers.get('x-ms-request-id')).toBeNull()
+    // Used up: the next call exchanges normally.
+    expect((await whoami(token)).status).toBe(200)
+  })
+
   it('AADSTS50196 (loop detected, HTTP 400) → 503 with a Retry-After', async () => {
     const token = await stack.userToken('alice@contoso.test')
     stack.emulator.addFault({ grant: 'on_behalf_of', fault: 'loop_detected', count: 1 })
