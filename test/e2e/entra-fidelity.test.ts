@@ -1,5 +1,6 @@
 // What real Entra does that the emulator used to hide, end to end through the relay: v1 tokens for an API
-// left at the default registration, plain-text throttling, and each AADSTS code with its own answer.
+// left at the default registration, the cp1 client capability in OBO tokens, plain-text throttling, and each AADSTS
+// code with its own answer.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { DEV_RELAY_CLIENT_ID, DEV_RELAY_CLIENT_SECRET, defaultApps } from '../../dev/entra-emulator/index.ts'
 import { startTestStack, type TestStack } from '../helpers/stack.ts'
@@ -34,6 +35,15 @@ describe('Entra as it answers', () => {
     const notesToken = await stack.emulator.issueUserToken('alice@contoso.test', { clientId: DEV_RELAY_CLIENT_ID, scopes: ['api://notes-mcp/user_impersonation'] })
     expect(payloadOf(notesToken).ver).toBe('1.0')
     expect((await stack.call('/v1/me', { token: notesToken })).status).toBe(401)
+  })
+
+  // Proves MSAL's clientCapabilities ['cp1'] reaches Entra on OBO: the token the MCP server validated carries xms_cc ["cp1"].
+  it('cp1: the OBO token the MCP server receives carries xms_cc ["cp1"] (the caller\'s own token does not)', async () => {
+    const token = await stack.userToken('alice@contoso.test')
+    expect(payloadOf(token).xms_cc).toBeUndefined()
+    const res = await whoami(token)
+    expect(res.status).toBe(200)
+    expect(res.body.structuredContent).toMatchObject({ upn: 'alice@contoso.test', xms_cc: expect.arrayContaining(['cp1']) })
   })
 
   it('a plain-text 429 → 503 with Entra\'s own Retry-After', async () => {
