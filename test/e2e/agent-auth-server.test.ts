@@ -326,6 +326,24 @@ describe('DPoP at the token endpoint', () => {
     expect(good.status).toBe(200)
   })
 
+  // Proves a client registered with dpop_bound_access_tokens gets no token without a proof (a clear OAuth error), and its code survives.
+  it('dpop_bound_access_tokens: a code redeemed without a DPoP proof → invalid_grant dpop_proof_required; with one it works', async () => {
+    const raw = await registerPublicClient(stack, { dpop_bound_access_tokens: true })
+    const { parameters, verifier } = await authorizationCode(stack, raw)
+    const form = { grant_type: 'authorization_code', code: parameters.get('code')!, redirect_uri: raw.redirectUri, code_verifier: verifier, client_id: raw.client.client_id }
+    const refused = await post(tokenUrl(), form)
+    expect(refused.status).toBe(400)
+    expectOAuthError(refused.body, 'invalid_grant', 'dpop_proof_required')
+    expect(refused.body.access_token).toBeUndefined()
+    const key = await dpopKey()
+    const bound = await post(tokenUrl(), form, { dpop: await proof(key, { htm: 'POST', htu: tokenUrl(), nonce: nonce() }) })
+    expect(bound.status).toBe(200)
+    expect(bound.body.token_type).toBe('DPoP')
+    const refresh = await post(tokenUrl(), { grant_type: 'refresh_token', refresh_token: bound.body.refresh_token, client_id: raw.client.client_id })
+    expect(refresh.status).toBe(400)
+    expectOAuthError(refresh.body, 'invalid_grant', 'dpop_proof_required')
+  })
+
   it('a replayed proof → invalid_grant (replay detected); another key than the refresh token\'s → invalid_grant', async () => {
     const issued = await dpopBoundTokens(stack)
     const once = await proof(issued.dpop, { htm: 'POST', htu: tokenUrl(), nonce: nonce() })
