@@ -2,7 +2,8 @@
 // route, a forged Host, redirect URIs, PKCE, reused codes and refresh tokens, DPoP at the token endpoint,
 // introspection rights, client ID metadata documents and registration — each a clear OAuth error in JSON.
 import { request as httpRequest } from 'node:http'
-import { randomUUID } from 'node:crypto'
+import { randomUUID, type webcrypto } from 'node:crypto'
+import { SignJWT } from 'jose'
 import * as oauth from 'oauth4webapi'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startClientMetadataServer, type ClientMetadataServer } from '../fixtures/client-metadata-server.ts'
@@ -395,6 +396,27 @@ describe('introspection (RFC 7662) and client authentication', () => {
     }
     const refused = await oauthFailure(oauth.processIntrospectionResponse(client.as, client.client, await oauth.introspectionRequest(client.as, client.client, withAud('https://elsewhere.example'), 'not-a-token', insecure)))
     expect(refused.error).toBe('invalid_client')
+  })
+
+  // Proves private_key_jwt works with ES256 and RS256 keys (not only Ed25519), and that each signature is checked.
+  it('private_key_jwt with ES256 and RS256 keys: the client authenticates; another key under its kid → invalid_client', async () => {
+    for (const alg of ['ES256', 'RS256'] as const) {
+      const client = await registerPrivateKeyJwtClient(stack, `confidential ${alg} client`, alg)
+      const answer = await oauth.processIntrospectionResponse(client.as, client.client, await oauth.introspectionRequest(client.as, client.client, client.auth, 'not-a-token', insecure))
+      expect(answer.active, alg).toBe(false)
+      // The same hand-made assertion, signed by the registered key and by another one of the same kind.
+      const introspectWith = async (key: webcrypto.CryptoKey) => await post(introspect(), {
+        token: 'not-a-token',
+        client_id: client.client.client_id,
+        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+        client_assertion: await new SignJWT({ jti: randomUUID() }).setProtectedHeader({ alg, kid: client.kid })
+          .setIssuer(client.client.client_id).setSubject(client.client.client_id).setAudience(introspect()).setIssuedAt().setExpirationTime('1m').sign(key),
+      })
+      expect((await introspectWith(client.key)).body, alg).toEqual({ active: false })
+      const forged = await introspectWith((await oauth.generateKeyPair(alg)).privateKey)
+      expect(forged.status, alg).toBe(401)
+      expectOAuthError(forged.body, 'invalid_client', 'client_invalid')
+    }
   })
 })
 
