@@ -1,5 +1,5 @@
 // Scripted token-endpoint failures: Conditional Access claims challenges (until the user steps up),
-// blocks, missing consent, revoked grants, throttling (JSON or plain text), loops, outages and latency;
+// blocks, missing consent, revoked grants, app-only OBO assertions, throttling (JSON or plain text), loops, outages and latency;
 // scoped by grant, scope and user, optionally counted.
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -16,7 +16,7 @@ const MAX_LATENCY_MS = 120_000
 
 /** Faults that happen before Entra looks at the request (front door), and ones decided after validation. */
 export const FRONT_DOOR_FAULTS: readonly FaultKind[] = ['throttle', 'unavailable', 'latency', 'loop_detected']
-export const POLICY_FAULTS: readonly FaultKind[] = ['ca_blocked', 'claims_challenge', 'consent_required', 'invalid_grant']
+export const POLICY_FAULTS: readonly FaultKind[] = ['ca_blocked', 'claims_challenge', 'consent_required', 'invalid_grant', 'app_only_assertion']
 
 export class FaultSpecError extends Error {}
 
@@ -63,6 +63,10 @@ export function parseFaultSpec (input: unknown): FaultSpec {
   if (format !== undefined && (fault !== 'throttle' || (format !== 'json' && format !== 'text'))) {
     throw new FaultSpecError('format must be json or text, and only for throttle')
   }
+  // Entra sends AADSTS7000114 only to On-Behalf-Of requests (an app-only assertion), so the fault is scoped to them.
+  if (fault === 'app_only_assertion' && grant !== undefined && grant !== 'on_behalf_of') {
+    throw new FaultSpecError('app_only_assertion answers only on_behalf_of requests')
+  }
   const spec: FaultSpec = { fault: fault as FaultKind }
   const scope = optionalString(record, 'scope')
   const user = optionalString(record, 'user')
@@ -70,6 +74,7 @@ export function parseFaultSpec (input: unknown): FaultSpec {
   const retryAfterSec = optionalInteger(record, 'retryAfterSec', 0, 86_400)
   const latencyMs = optionalInteger(record, 'latencyMs', 0, MAX_LATENCY_MS)
   if (grant !== undefined) spec.grant = grant as GrantName
+  if (fault === 'app_only_assertion') spec.grant = 'on_behalf_of'
   if (scope !== undefined) spec.scope = scope
   if (user !== undefined) spec.user = user
   if (count !== undefined) spec.count = count
@@ -166,6 +171,9 @@ export async function faultOutcome (spec: FaultSpec, about: { clientId: string, 
       return aadsts.mfaRequired(about.resourceId, spec.claims ?? defaultClaimsChallenge())
     case 'consent_required':
       return aadsts.consentRequired(about.clientId, about.clientName)
+    // https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes (AADSTS7000114, as for an app-only assertion)
+    case 'app_only_assertion':
+      return aadsts.appOnBehalfOf(about.clientId)
     case 'invalid_grant': {
       const now = new Date()
       return aadsts.grantRevoked(entraTimestamp(new Date(now.getTime() - 3_600_000)), entraTimestamp(now))

@@ -73,9 +73,9 @@ export type GrantName = 'authorization_code' | 'refresh_token' | 'on_behalf_of' 
 
 export const GRANT_NAMES: readonly GrantName[] = ['authorization_code', 'refresh_token', 'on_behalf_of', 'password', 'client_credentials']
 
-export type FaultKind = 'claims_challenge' | 'consent_required' | 'invalid_grant' | 'throttle' | 'unavailable' | 'latency' | 'loop_detected' | 'ca_blocked'
+export type FaultKind = 'claims_challenge' | 'consent_required' | 'invalid_grant' | 'throttle' | 'unavailable' | 'latency' | 'loop_detected' | 'ca_blocked' | 'app_only_assertion'
 
-export const FAULT_KINDS: readonly FaultKind[] = ['claims_challenge', 'consent_required', 'invalid_grant', 'throttle', 'unavailable', 'latency', 'loop_detected', 'ca_blocked']
+export const FAULT_KINDS: readonly FaultKind[] = ['claims_challenge', 'consent_required', 'invalid_grant', 'throttle', 'unavailable', 'latency', 'loop_detected', 'ca_blocked', 'app_only_assertion']
 
 /** A scripted failure of the token endpoint; without `count` it fires until reset. */
 export interface FaultSpec {

@@ -22,6 +22,8 @@ export interface DelegatedClaims {
   name?: string
   /** Entra authentication-context class references satisfied by this token (`acrs`). */
   acrs: string[]
+  /** Client capabilities the client declared to Entra (`xms_cc`, e.g. `cp1`), when the token carries them. */
+  xms_cc?: string[]
   exp: number
 }
 
@@ -82,7 +84,7 @@ export async function validateAccessToken (token: string, keySet: JWTVerifyGetKe
     throw new TokenRejectedError(401, 'invalid_token', description)
   }
 
-  const { tid, oid, scp, aud, name, acrs, idtyp, exp, ver, iss } = payload
+  const { tid, oid, scp, aud, name, acrs, idtyp, exp, ver, iss, xms_cc: xmsCc } = payload
   // Each version has its own issuer (and names the client and the user differently).
   const v1 = ver === '1.0'
   if ((v1 ? v1Issuer(policy.tenantId) : policy.issuer) !== iss || (ver !== '1.0' && ver !== '2.0')) {
@@ -111,6 +113,7 @@ export async function validateAccessToken (token: string, keySet: JWTVerifyGetKe
     ...(typeof upn === 'string' && { upn }),
     ...(typeof name === 'string' && { name }),
     acrs: Array.isArray(acrs) ? acrs.filter((value): value is string => typeof value === 'string') : [],
+    ...(Array.isArray(xmsCc) && { xms_cc: xmsCc.filter((value): value is string => typeof value === 'string') }),
     exp,
   }
 }

@@ -87,7 +87,7 @@ export function createSampleMcp (context: SampleToolContext): McpServer {
 
   tools.set('whoami', mcp.registerTool('whoami', {
     description: 'Who the delegated token of this request belongs to.',
-    outputSchema: { oid: z.string(), tid: z.string(), upn: z.string().optional(), name: z.string().optional(), scp: z.string(), aud: z.string(), azp: z.string().optional(), acrs: z.array(z.string()) },
+    outputSchema: { oid: z.string(), tid: z.string(), upn: z.string().optional(), name: z.string().optional(), scp: z.string(), aud: z.string(), azp: z.string().optional(), acrs: z.array(z.string()), xms_cc: z.array(z.string()).optional() },
   }, (extra) => {
     const caller = callerOf(extra.authInfo)
     return jsonResult({
@@ -100,6 +100,8 @@ export function createSampleMcp (context: SampleToolContext): McpServer {
       ...(caller.azp !== undefined && { azp: caller.azp }),
       // Authentication contexts the sign-in behind this token satisfied (step-up).
       acrs: caller.acrs,
+      // Client capabilities the relay declared to Entra (cp1), as Entra put them in this token.
+      ...(caller.xms_cc !== undefined && { xms_cc: caller.xms_cc }),
     })
   }))
 

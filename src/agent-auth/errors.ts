@@ -9,6 +9,8 @@ const RULES: ReasonRule[] = [
   { error: 'invalid_dpop_proof', reason: 'dpop_proof_invalid' },
   { error: 'invalid_grant', description: /DPoP proof JWT Replay/i, reason: 'dpop_proof_replayed' },
   { error: 'invalid_request', description: /DPoP proof JWT Replay/i, reason: 'dpop_proof_replayed' },
+  // A client registered with dpop_bound_access_tokens that sent no proof (not a binding mismatch: there is no key).
+  { error: 'invalid_grant', description: /DPoP proof JWT not provided/i, reason: 'dpop_proof_required' },
   { error: 'invalid_grant', description: /jkt verification|DPoP proof/i, reason: 'dpop_binding_mismatch' },
   { error: 'invalid_redirect_uri', reason: 'redirect_uri_invalid' },
   { error: 'invalid_request', description: /redirect_uri/i, reason: 'redirect_uri_invalid' },

@@ -80,6 +80,19 @@ describe('fault kinds', () => {
     expect((await ropc()).body).toMatchObject({ error: 'invalid_grant', error_codes: [50173] })
   })
 
+  // Proves the fault answers OBO as Entra answers an app-only assertion (400 unauthorized_client AADSTS7000114), and only OBO.
+  it('app_only_assertion: 400 unauthorized_client AADSTS7000114 to On-Behalf-Of requests only', async () => {
+    emulator.addFault({ fault: 'app_only_assertion', count: 1 })
+    expect((await ropc()).status).toBe(200)
+    const refused = await obo()
+    expect(refused.status).toBe(400)
+    expect(refused.body).toMatchObject({ error: 'unauthorized_client', error_codes: [7000114] })
+    expect(refused.body.error_description).toMatch(new RegExp(`^AADSTS7000114: Application '${DEV_RELAY_CLIENT_ID}' is not allowed to make application on-behalf-of calls\\.\r\nTrace ID: `))
+    expect((await obo()).status).toBe(200)
+    expect((await postFault({ fault: 'app_only_assertion', grant: 'password' })).status).toBe(400)
+    expect((await postFault({ fault: 'app_only_assertion' })).body.fault).toEqual({ fault: 'app_only_assertion', grant: 'on_behalf_of' })
+  })
+
   it('throttle: 429 with Retry-After; unavailable: 503 with Retry-After', async () => {
     emulator.addFault({ fault: 'throttle', retryAfterSec: 7, count: 1 })
     const throttled = await obo()

@@ -2,7 +2,8 @@
 // route, a forged Host, redirect URIs, PKCE, reused codes and refresh tokens, DPoP at the token endpoint,
 // introspection rights, client ID metadata documents and registration — each a clear OAuth error in JSON.
 import { request as httpRequest } from 'node:http'
-import { randomUUID } from 'node:crypto'
+import { randomUUID, type webcrypto } from 'node:crypto'
+import { SignJWT } from 'jose'
 import * as oauth from 'oauth4webapi'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startClientMetadataServer, type ClientMetadataServer } from '../fixtures/client-metadata-server.ts'
@@ -326,6 +327,24 @@ describe('DPoP at the token endpoint', () => {
     expect(good.status).toBe(200)
   })
 
+  // Proves a client registered with dpop_bound_access_tokens gets no token without a proof (a clear OAuth error), and its code survives.
+  it('dpop_bound_access_tokens: a code redeemed without a DPoP proof → invalid_grant dpop_proof_required; with one it works', async () => {
+    const raw = await registerPublicClient(stack, { dpop_bound_access_tokens: true })
+    const { parameters, verifier } = await authorizationCode(stack, raw)
+    const form = { grant_type: 'authorization_code', code: parameters.get('code')!, redirect_uri: raw.redirectUri, code_verifier: verifier, client_id: raw.client.client_id }
+    const refused = await post(tokenUrl(), form)
+    expect(refused.status).toBe(400)
+    expectOAuthError(refused.body, 'invalid_grant', 'dpop_proof_required')
+    expect(refused.body.access_token).toBeUndefined()
+    const key = await dpopKey()
+    const bound = await post(tokenUrl(), form, { dpop: await proof(key, { htm: 'POST', htu: tokenUrl(), nonce: nonce() }) })
+    expect(bound.status).toBe(200)
+    expect(bound.body.token_type).toBe('DPoP')
+    const refresh = await post(tokenUrl(), { grant_type: 'refresh_token', refresh_token: bound.body.refresh_token, client_id: raw.client.client_id })
+    expect(refresh.status).toBe(400)
+    expectOAuthError(refresh.body, 'invalid_grant', 'dpop_proof_required')
+  })
+
   it('a replayed proof → invalid_grant (replay detected); another key than the refresh token\'s → invalid_grant', async () => {
     const issued = await dpopBoundTokens(stack)
     const once = await proof(issued.dpop, { htm: 'POST', htu: tokenUrl(), nonce: nonce() })
@@ -377,6 +396,27 @@ describe('introspection (RFC 7662) and client authentication', () => {
     }
     const refused = await oauthFailure(oauth.processIntrospectionResponse(client.as, client.client, await oauth.introspectionRequest(client.as, client.client, withAud('https://elsewhere.example'), 'not-a-token', insecure)))
     expect(refused.error).toBe('invalid_client')
+  })
+
+  // Proves private_key_jwt works with ES256 and RS256 keys (not only Ed25519), and that each signature is checked.
+  it('private_key_jwt with ES256 and RS256 keys: the client authenticates; another key under its kid → invalid_client', async () => {
+    for (const alg of ['ES256', 'RS256'] as const) {
+      const client = await registerPrivateKeyJwtClient(stack, `confidential ${alg} client`, alg)
+      const answer = await oauth.processIntrospectionResponse(client.as, client.client, await oauth.introspectionRequest(client.as, client.client, client.auth, 'not-a-token', insecure))
+      expect(answer.active, alg).toBe(false)
+      // The same hand-made assertion, signed by the registered key and by another one of the same kind.
+      const introspectWith = async (key: webcrypto.CryptoKey) => await post(introspect(), {
+        token: 'not-a-token',
+        client_id: client.client.client_id,
+        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+        client_assertion: await new SignJWT({ jti: randomUUID() }).setProtectedHeader({ alg, kid: client.kid })
+          .setIssuer(client.client.client_id).setSubject(client.client.client_id).setAudience(introspect()).setIssuedAt().setExpirationTime('1m').sign(key),
+      })
+      expect((await introspectWith(client.key)).body, alg).toEqual({ active: false })
+      const forged = await introspectWith((await oauth.generateKeyPair(alg)).privateKey)
+      expect(forged.status, alg).toBe(401)
+      expectOAuthError(forged.body, 'invalid_client', 'client_invalid')
+    }
   })
 })
 

@@ -1,5 +1,6 @@
 // What real Entra does that the emulator used to hide, end to end through the relay: v1 tokens for an API
-// left at the default registration, plain-text throttling, and each AADSTS code with its own answer.
+// left at the default registration, the cp1 client capability in OBO tokens, plain-text throttling, and each AADSTS
+// code with its own answer.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { DEV_RELAY_CLIENT_ID, DEV_RELAY_CLIENT_SECRET, defaultApps } from '../../dev/entra-emulator/index.ts'
 import { startTestStack, type TestStack } from '../helpers/stack.ts'
@@ -36,6 +37,15 @@ describe('Entra as it answers', () => {
     expect((await stack.call('/v1/me', { token: notesToken })).status).toBe(401)
   })
 
+  // Proves MSAL's clientCapabilities ['cp1'] reaches Entra on OBO: the token the MCP server validated carries xms_cc ["cp1"].
+  it('cp1: the OBO token the MCP server receives carries xms_cc ["cp1"] (the caller\'s own token does not)', async () => {
+    const token = await stack.userToken('alice@contoso.test')
+    expect(payloadOf(token).xms_cc).toBeUndefined()
+    const res = await whoami(token)
+    expect(res.status).toBe(200)
+    expect(res.body.structuredContent).toMatchObject({ upn: 'alice@contoso.test', xms_cc: expect.arrayContaining(['cp1']) })
+  })
+
   it('a plain-text 429 → 503 with Entra\'s own Retry-After', async () => {
     const token = await stack.userToken('bob@contoso.test')
     stack.emulator.addFault({ grant: 'on_behalf_of', fault: 'throttle', format: 'text', retryAfterSec: 60, count: 1 })
@@ -52,6 +62,25 @@ describe('Entra as it answers', () => {
     expect(res.status).toBe(403)
     expect(res.body).toMatchObject({ error: 'access_blocked', reason: 'access_blocked' })
     expect(res.body.login_url).toBeUndefined()
+  })
+
+  // Proves Entra's AADSTS7000114 to an OBO request becomes 403 obo_assertion_refused, with none of Entra's words, ids or a stack.
+  it('AADSTS7000114 (app-only assertion, HTTP 400 unauthorized_client) → 403 obo_assertion_refused, nothing of Entra\'s text', async () => {
+    const token = await stack.userToken('alice@contoso.test')
+    stack.emulator.addFault({ fault: 'app_only_assertion', count: 1 })
+    const res = await whoami(token)
+    expect(res.status).toBe(403)
+    expect(res.body).toMatchObject({ error: 'access_denied', reason: 'obo_assertion_refused' })
+    expect(res.body.error_description).toContain('AADSTS7000114')
+    expect(res.body.login_url).toBeUndefined()
+    const text = JSON.stringify(res.body)
+    expect(text).not.toMatch(/not allowed to make application on-behalf-of|Trace ID|Correlation ID|Timestamp|unauthorized_client/i)
+    expect(text).not.toContain(DEV_RELAY_CLIENT_ID)
+    expect(text).not.toContain(stack.emulator.url)
+    expect(text).not.toMatch(/\bat [\w.<>]+ \(|node:internal|\.ts:\d+/)
+    expect(res.headers.get('x-ms-request-id')).toBeNull()
+    // Used up: the next call exchanges normally.
+    expect((await whoami(token)).status).toBe(200)
   })
 
   it('AADSTS50196 (loop detected, HTTP 400) → 503 with a Retry-After', async () => {

@@ -140,10 +140,10 @@ export async function callRelay (stack: TestStack, path: string, init: { method?
   return await stack.call(path, { method: init.method ?? 'GET', headers, ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }) })
 }
 
-/** A confidential client with `private_key_jwt` on an Ed25519 key (its public key registered inline). */
-export async function registerPrivateKeyJwtClient (stack: TestStack, name = 'confidential test client'): Promise<RawClient & { key: webcrypto.CryptoKey, kid: string }> {
+/** A confidential client with `private_key_jwt` on a key of `alg` (default Ed25519; its public key registered inline). */
+export async function registerPrivateKeyJwtClient (stack: TestStack, name = 'confidential test client', alg: 'Ed25519' | 'ES256' | 'RS256' = 'Ed25519'): Promise<RawClient & { key: webcrypto.CryptoKey, kid: string }> {
   const as = await discover(stack)
-  const keys = await oauth.generateKeyPair('Ed25519', { extractable: true })
+  const keys = await oauth.generateKeyPair(alg, { extractable: true })
   const publicJwk = await exportJWK(keys.publicKey)
   const kid = await calculateJwkThumbprint(publicJwk)
   const redirectUri = 'http://127.0.0.1:9/callback'
@@ -152,8 +152,8 @@ export async function registerPrivateKeyJwtClient (stack: TestStack, name = 'con
     application_type: 'native',
     redirect_uris: [redirectUri],
     token_endpoint_auth_method: 'private_key_jwt',
-    token_endpoint_auth_signing_alg: 'Ed25519',
-    jwks: { keys: [{ ...publicJwk, kid, alg: 'Ed25519', use: 'sig' }] },
+    token_endpoint_auth_signing_alg: alg,
+    jwks: { keys: [{ ...publicJwk, kid, alg, use: 'sig' }] },
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
   } as unknown as Partial<oauth.Client>, insecure))
