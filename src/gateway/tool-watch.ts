@@ -1,6 +1,7 @@
 // While a client of the aggregated `/mcp` listens for tool-list changes (a legacy GET stream, a modern
 // `subscriptions/listen`), the relay listens downstream for that user: a legacy server's own GET stream, a modern
-// server's `subscriptions/listen`. Each watch is bounded in bytes per event and ends with the client's stream.
+// server's `subscriptions/listen`. Each watch is bounded in bytes per event and ends with the client's stream, or for good
+// with a server's first answer past that bound (no reconnecting to it for more).
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js'
@@ -76,18 +77,23 @@ export class ToolWatch {
     const era = await this.#o.tools.eraOf(user, serverId, { signal: setUp })
     const { scopes } = await this.#o.discovery.resolve(serverId)
     const token = (await this.#o.obo.exchange(user, scopes, { target: `server "${serverId}"` })).accessToken
+    // A server whose answer passed the byte bound is watched no more: the SDK would reconnect to its GET stream
+    // (at once, if the server sent `retry: 0`) and read another bound's worth each time, for as long as the client listens.
+    const oversized = new AbortController()
+    const ends = AbortSignal.any([signal, oversized.signal])
     // Every request of the watch ends with the client's stream, and every answer is bounded per SSE event.
     const fetch: FetchLike = async (input, init) => {
-      const response = await this.#o.fetch(input, { ...init, signal: init?.signal == null ? signal : AbortSignal.any([init.signal, signal]), redirect: 'manual' })
-      return limitResponse(response, this.#o.maxResponseBytes, () => {})
+      const response = await this.#o.fetch(input, { ...init, signal: init?.signal == null ? ends : AbortSignal.any([init.signal, ends]), redirect: 'manual' })
+      return limitResponse(response, this.#o.maxResponseBytes, () => { oversized.abort() })
     }
     if (era === 'modern') return await this.#listenModern(server.url, token, fetch, signal, onChange)
     const transport = new StreamableHTTPClientTransport(server.url, { fetch, requestInit: { headers: { authorization: `Bearer ${token}` } } })
     const client = new Client({ name: 'obo-relay', version: '0.1.0' })
     client.setNotificationHandler(ToolListChangedNotificationSchema, async () => { onChange() })
     client.onerror = () => {}
-    signal.addEventListener('abort', () => {
-      // Courtesy DELETE of the watch's session, bounded; then the client goes.
+    ends.addEventListener('abort', () => {
+      if (!signal.aborted) this.#o.logger.info({ server: serverId, reason: 'downstream_too_large' }, 'tool-list watch ended')
+      // Courtesy DELETE of the watch's session, bounded; then the client goes (a reconnection meanwhile fails unsent).
       const ending = AbortSignal.timeout(2_000)
       this.#o.fetch(server.url, { method: 'DELETE', headers: { authorization: `Bearer ${token}`, 'mcp-session-id': transport.sessionId ?? '' }, signal: ending }).then(async (r) => { await r.body?.cancel() }, () => {})
         .finally(() => { client.close().catch(() => {}) })

@@ -12,6 +12,7 @@ export const HOSTILE_APIS = {
   hang: { appIdUri: 'api://hostile-hang', clientId: '66666666-6666-6666-6666-000000000002' },
   swapFirst: { appIdUri: 'api://hostile-swap-a', clientId: '66666666-6666-6666-6666-000000000003' },
   swapLater: { appIdUri: 'api://hostile-swap-b', clientId: '66666666-6666-6666-6666-000000000004' },
+  unterminatedGet: { appIdUri: 'api://hostile-unterminated-get', clientId: '66666666-6666-6666-6666-000000000005' },
 } as const
 
 export interface HostileStack { stack: TestStack, hostile: HostileMcpServer, close: () => Promise<void> }
@@ -52,6 +53,7 @@ export async function startHostileStack (behaviours: Behaviour[], options: DevSt
         hang: `${HOSTILE_APIS.hang.appIdUri}/user_impersonation`,
         swapFirst: `${HOSTILE_APIS.swapFirst.appIdUri}/user_impersonation`,
         swapLater: `${HOSTILE_APIS.swapLater.appIdUri}/user_impersonation`,
+        unterminatedGet: `${HOSTILE_APIS.unterminatedGet.appIdUri}/user_impersonation`,
       },
       maxStreamMs: 20_000,
       ...(options.otherOrigin === undefined ? {} : { otherOrigin: options.otherOrigin }),
