@@ -7,7 +7,7 @@ import { compactVerify, type JWTPayload } from 'jose'
 import { decodeUnverifiedJwt, NBF_SKEW_SEC } from './client-auth.ts'
 import { issuerOf, v1IssuerOf, type EmulatorContext } from './context.ts'
 import { aadsts, entraTimestamp } from './errors.ts'
-import type { Tenant } from './registry.ts'
+import { identifierUrisOf, type Tenant } from './registry.ts'
 import type { AppRegistration, TestUser } from './types.ts'
 
 export interface UserAssertion {
@@ -25,7 +25,7 @@ function thumbprintOf (header: Record<string, unknown>): string {
 function audienceMatches (audience: unknown, client: AppRegistration): boolean {
   if (typeof audience !== 'string') return false
   // GUIDs compare case-insensitively; App ID URIs must match exactly, as Entra requires.
-  return audience.toLowerCase() === client.clientId.toLowerCase() || (client.appIdUri !== undefined && audience === client.appIdUri)
+  return audience.toLowerCase() === client.clientId.toLowerCase() || identifierUrisOf(client).includes(audience)
 }
 
 export async function verifyUserAssertion (context: EmulatorContext, assertion: string, client: AppRegistration,

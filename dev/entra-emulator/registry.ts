@@ -28,6 +28,11 @@ function copyApp (app: AppRegistration): AppRegistration {
 
 const lower = (value: string): string => value.toLowerCase()
 
+/** Every Application ID URI of an app (`appIdUri` first). */
+export function identifierUrisOf (app: AppRegistration): string[] {
+  return [...(app.appIdUri === undefined ? [] : [app.appIdUri]), ...(app.moreIdentifierUris ?? [])]
+}
+
 /** The exposed scopes of an API, each with its consent type (plain names are user-consentable). */
 export function exposedScopesOf (app: AppRegistration): ExposedScope[] {
   return (app.exposedScopes ?? []).map(scope => typeof scope === 'string' ? { value: scope, type: 'User' } : { type: 'User', ...scope })
@@ -133,9 +138,9 @@ export class Registry {
 
   addApp (app: AppRegistration): void {
     if (!GUID.test(app.clientId)) throw new TypeError(`clientId must be a GUID: ${app.clientId}`)
-    const owner = app.appIdUri === undefined ? undefined : this.#findRegistered(app.appIdUri)
-    if (owner !== undefined && lower(owner.clientId) !== lower(app.clientId)) {
-      throw new TypeError(`App ID URI already used by another app: ${app.appIdUri}`)
+    for (const uri of identifierUrisOf(app)) {
+      const owner = this.#findRegistered(uri)
+      if (owner !== undefined && lower(owner.clientId) !== lower(app.clientId)) throw new TypeError(`App ID URI already used by another app: ${uri}`)
     }
     this.#apps.set(lower(app.clientId), copyApp(app))
     this.#registeredVersions.set(lower(app.clientId), app.accessTokenAcceptedVersion)
@@ -172,7 +177,7 @@ export class Registry {
   #findRegistered (identifier: string): AppRegistration | undefined {
     const wanted = lower(identifier)
     for (const app of this.#apps.values()) {
-      if ((app.appIdUri !== undefined && lower(app.appIdUri) === wanted) || lower(app.clientId) === wanted) return app
+      if (lower(app.clientId) === wanted || identifierUrisOf(app).some((uri) => lower(uri) === wanted)) return app
     }
     return undefined
   }

@@ -7,7 +7,7 @@ import { NO_STEP_UP, type StepUp } from './claims.ts'
 import { issuerOf, nowSecOf, v1IssuerOf, type EmulatorContext } from './context.ts'
 import { GRAPH_APP_ID } from './defaults.ts'
 import type { SigningKey } from './keys.ts'
-import type { Tenant } from './registry.ts'
+import { identifierUrisOf, type Tenant } from './registry.ts'
 import type { AppRegistration, RedirectUri, TestUser } from './types.ts'
 
 /** azpacr: 0 = public client, 1 = client secret, 2 = certificate / client assertion. */
@@ -187,7 +187,7 @@ export async function mintUserAccessToken (context: EmulatorContext, issuance: U
 /** The app roles of `resource` assigned to `client` (admin-granted application permissions). */
 export function assignedRoles (client: AppRegistration, resource: AppRegistration): string[] {
   const offered = resource.appRoles ?? []
-  const ids = [resource.clientId.toLowerCase(), ...(resource.appIdUri === undefined ? [] : [resource.appIdUri.toLowerCase()])]
+  const ids = [resource.clientId, ...identifierUrisOf(resource)].map((id) => id.toLowerCase())
   const assigned = (client.appRoleAssignments ?? []).filter(assignment => ids.includes(assignment.resource.toLowerCase())).flatMap(assignment => assignment.roles)
   return offered.filter(role => assigned.includes(role))
 }

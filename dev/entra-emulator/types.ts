@@ -39,6 +39,9 @@ export interface AppRegistration {
   displayName: string
   /** Application ID URI (`identifierUris[0]`), e.g. `api://notes-mcp`. */
   appIdUri?: string
+  /** More Application ID URIs of the same app: `identifierUris` is a collection, each one names the app in a scope.
+   *  https://learn.microsoft.com/en-us/graph/api/resources/application (identifierUris: String collection) */
+  moreIdentifierUris?: string[]
   /** Delegated permissions (scopes) this API exposes: names (user-consentable) or `{ value, type }`. */
   exposedScopes?: Array<string | ExposedScope>
   /** Application permission (app role) values; an app-only token carries the ones assigned to its client as `roles`. */

@@ -80,6 +80,8 @@ const CLAIM_TTL_MS = 30 * 24 * 3600_000
 export class AudienceClaims {
   readonly #store: Store
   readonly #configured: Map<string, string>
+  /** `holder|aud` pairs claimed by this process, until when they need no store round trip. */
+  readonly #issued = new Map<string, number>()
 
   constructor (store: Store, servers: ReadonlyArray<{ id: string, url: URL }>) {
     this.#store = store
@@ -111,6 +113,34 @@ export class AudienceClaims {
     if (previous !== undefined && previous !== wanted) await this.#store.compareAndSet(`audience:owner:${previous}`, holder, undefined, CLAIM_TTL_MS)
     await this.#store.set(serverKey, wanted, CLAIM_TTL_MS)
     return undefined
+  }
+
+  /**
+   * Claims the `aud` of a token Entra issued for the server's scopes: the API behind every alias of it (another
+   * Application ID URI of the same app names the same app; a v2 token's aud is always its client id). The first
+   * server to receive a token for an API keeps it; never the relay's own.
+   */
+  async claimIssued (server: { id: string, url: URL }, audience: string, relayAudiences: readonly string[]): Promise<AudienceRefusal | undefined> {
+    const holder = holderOf(server)
+    const wanted = normalizeAudience(audience)
+    if (relayAudiences.some((own) => normalizeAudience(own) === wanted)) {
+      return { reason: 'audience_refused', message: "the token Entra issued for its scopes is for the relay's own API; a server never receives the relay's tokens" }
+    }
+    const memo = `${holder}|${wanted}`
+    if ((this.#issued.get(memo) ?? 0) > Date.now()) return undefined
+    const key = `audience:issued:${wanted}`
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const owner = await this.#store.get(key)
+      if (owner !== undefined && owner !== holder && this.#isLive(owner)) {
+        return { reason: 'audience_conflict', message: `the token Entra issued for its scopes is for the API of server "${owner.split(' ')[0] ?? ''}", which only that server may receive` }
+      }
+      if (owner === holder ? (await this.#store.set(key, holder, CLAIM_TTL_MS), true) : await this.#store.compareAndSet(key, owner, holder, CLAIM_TTL_MS)) {
+        // Checked again (and the claim's lifetime renewed) once a day, not on every call.
+        this.#issued.set(memo, Date.now() + 24 * 3600_000)
+        return undefined
+      }
+    }
+    return { reason: 'audience_conflict', message: 'the token Entra issued for its scopes is for an API another server is claiming' }
   }
 
   #isLive (owner: string): boolean {

@@ -142,6 +142,19 @@ export class ScopeDiscovery {
     if (entry.value?.prmUrl !== url.href) entry.expiresAt = 0
   }
 
+  /**
+   * Before a token leaves for a server: the API Entra issued it for (its `aud`) must be one this server may hold.
+   * Throws `audience_refused`/`audience_conflict` (502); the token is then never sent.
+   */
+  async checkIssued (serverId: string, token: { audience?: string }): Promise<void> {
+    const server = this.#servers.get(serverId)
+    if (server === undefined || token.audience === undefined) return
+    const refusal = await this.#o.claims.claimIssued(server, token.audience, this.#o.audiencePolicy.relayAudiences)
+    if (refusal === undefined) return
+    this.#logger.warn({ server: server.id, reason: refusal.reason, audience: token.audience, refusal: refusal.message }, 'audience binding refused')
+    throw toRelayError(server, refusal)
+  }
+
   /** Resolves every server (from the cache where fresh), then reports their state. */
   async refreshedStatus (): Promise<ServerDiscoveryStatus[]> {
     await Promise.allSettled([...this.#servers.keys()].map(async (id) => await this.resolve(id)))

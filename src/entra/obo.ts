@@ -1,4 +1,5 @@
 // On-Behalf-Of exchange (DESIGN §6): the relay's own bounded cache in front of MSAL, single-flight per key.
+import { decodeJwt } from 'jose'
 import type { Logger } from 'pino'
 import type { UserAssertion } from '../caller/user-assertion.ts'
 import { sha256b64url } from '../crypto/hash.ts'
@@ -147,12 +148,23 @@ export class OboService {
         throw new Error('MSAL returned no token')
       }
       this.#o.logger.info({ ...logBase, correlationId: record.correlationId, ms: Math.round(performance.now() - started) }, 'obo exchange')
-      return { accessToken: result.accessToken, expiresAt: result.expiresOn.getTime() }
+      const audience = tokenAudience(result.accessToken)
+      return { accessToken: result.accessToken, expiresAt: result.expiresOn.getTime(), ...(audience === undefined ? {} : { audience }) }
     } catch (err) {
       const mapped = mapEntraError(err, { record, scopes, tenantId: user.tid, what: `the token for ${options.target ?? 'the MCP server'}` })
       this.#o.logger.warn({ ...logBase, ...mapped.logFields, status: mapped.statusCode, reason: mapped.reason }, 'obo exchange failed')
       throw mapped
     }
+  }
+}
+
+/** The `aud` of a JWT access token; undefined for an opaque one. */
+function tokenAudience (token: string): string | undefined {
+  try {
+    const aud = decodeJwt(token).aud
+    return typeof aud === 'string' ? aud : Array.isArray(aud) && typeof aud[0] === 'string' ? aud[0] : undefined
+  } catch {
+    return undefined
   }
 }
 

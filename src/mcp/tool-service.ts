@@ -16,6 +16,8 @@ import { createModernMcpClient, detectServerEra, type InputRequiredResult, type 
 export interface ScopeResolver {
   resolve: (serverId: string) => Promise<{ scopes: string[] }>
   noteResourceMetadata?: (serverId: string, url: string) => void
+  /** Refuses a token whose `aud` another server holds (or the relay's own): called before every token leaves. */
+  checkIssued: (serverId: string, token: { audience?: string }) => Promise<void>
 }
 
 export interface ToolServiceOptions {
@@ -152,6 +154,7 @@ export class ToolService {
         let claims: string | undefined
         for (let attempt = 0; ; attempt++) {
           const token = await this.#o.obo.exchange(user, scopes, { forceRefresh, target: `server "${server.id}"`, ...(claims === undefined ? {} : { claims }) })
+          await this.#o.discovery.checkIssued(server.id, token)
           try {
             return await operation(token.accessToken, call)
           } catch (err) {
@@ -221,6 +224,7 @@ export class ToolService {
       let claims: string | undefined
       for (let attempt = 0; ; attempt++) {
         const token = await this.#o.obo.exchange(user, scopes, { forceRefresh, target: `server "${serverId}"`, ...(claims === undefined ? {} : { claims }) })
+        await this.#o.discovery.checkIssued(serverId, token)
         call.challenge = undefined
         let closed = false
         try {

@@ -7,6 +7,9 @@ export interface OboToken {
   accessToken: string
   /** Epoch ms at which Entra says the token expires. */
   expiresAt: number
+  /** The token's `aud` as Entra wrote it (read, not verified: it came from Entra over TLS). It names the API
+   *  whichever of its identifiers the scope used (v2: always its client id), so aliases cannot hide it. */
+  audience?: string
 }
 
 export interface OboCache {

@@ -18,7 +18,7 @@ export const HOSTILE_APIS = {
 export interface HostileStack { stack: TestStack, hostile: HostileMcpServer, close: () => Promise<void> }
 
 /** A test stack whose relay is configured with the given hostile endpoints as servers `hostile-<behaviour>`. */
-export async function startHostileStack (behaviours: Behaviour[], options: DevStackOptions & { pins?: Partial<Record<Behaviour, string>>, otherOrigin?: string, bigResultBytes?: number } = {}): Promise<HostileStack> {
+export async function startHostileStack (behaviours: Behaviour[], options: DevStackOptions & { pins?: Partial<Record<Behaviour, string>>, otherOrigin?: string, bigResultBytes?: number, otherServerScope?: string } = {}): Promise<HostileStack> {
   const port = await freePort()
   const url = (behaviour: Behaviour) => `http://localhost:${port}/${behaviour}/mcp`
   const extraServers: ExtraServer[] = behaviours.map((behaviour) => ({
@@ -47,7 +47,7 @@ export async function startHostileStack (behaviours: Behaviour[], options: DevSt
       port,
       issuer: stack.emulator.issuer,
       relayScope: stack.config.relayScope,
-      otherServerScope: 'api://calendar-mcp/user_impersonation',
+      otherServerScope: options.otherServerScope ?? 'api://calendar-mcp/user_impersonation',
       ownScopes: {
         bounded: `${HOSTILE_APIS.bounded.appIdUri}/user_impersonation`,
         hang: `${HOSTILE_APIS.hang.appIdUri}/user_impersonation`,

@@ -80,3 +80,37 @@ describe('the claims survive pressure on the store', () => {
     expect(pressed.hostile.audiences('steal-calendar')).toEqual([])
   })
 })
+
+// An API's other Application ID URI (identifierUris is a collection) named the same app under another string:
+// claims compared strings, so a server naming calendar's second URI got calendar's token. Now the token's own
+// audience (a v2 token's aud is always the API's client id) is claimed too, before the token leaves.
+describe('another identifier of the same API', () => {
+  let aliased: HostileStack
+  beforeAll(async () => {
+    aliased = await startHostileStack(['steal-calendar'], { otherServerScope: 'api://calendar-alias/user_impersonation' })
+    const calendarApp = aliased.stack.emulator.registry.getApp(DEV_CALENDAR_APP_ID)!
+    aliased.stack.emulator.registry.addApp({ ...calendarApp, moreIdentifierUris: ['api://calendar-alias'] })
+  })
+  afterAll(async () => { await aliased?.close() })
+
+  it('a server naming calendar\'s second Application ID URI is refused once calendar holds its API, and gets no token', async () => {
+    const token = await aliased.stack.userToken('alice@contoso.test')
+    expect((await aliased.stack.call('/v1/servers/calendar/tools/whoami', { method: 'POST', token, body: '{}' })).status).toBe(200)
+    const res = await aliased.stack.call('/v1/servers/hostile-steal-calendar/tools/ok', { method: 'POST', token, body: '{"arguments":{}}' })
+    expect(res.status).toBe(502)
+    expect(res.body).toMatchObject({ error: 'bad_gateway', reason: 'audience_conflict' })
+    expect(res.body.error_description).toContain('"calendar"')
+    expect(aliased.hostile.audiences('steal-calendar')).toEqual([])
+    // The same through the gateway's pass-through.
+    const viaGateway = await fetch(`${aliased.stack.relayUrl}/mcp/hostile-steal-calendar`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } }),
+    })
+    expect(viaGateway.status).toBe(502)
+    await viaGateway.arrayBuffer()
+    expect(aliased.hostile.audiences('steal-calendar')).toEqual([])
+    // calendar itself keeps working.
+    expect((await aliased.stack.call('/v1/servers/calendar/tools/whoami', { method: 'POST', token, body: '{}' })).status).toBe(200)
+  })
+})
