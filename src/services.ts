@@ -150,6 +150,7 @@ export async function createServices (deps: ServiceDeps): Promise<Services> {
     claims: new AudienceClaims(claimStore, registry.list()),
     prmCacheTtlSec: config.prmCacheTtlSec,
     logger,
+    exchange: async (user, scopes, options) => await obo.exchange(user, scopes, options),
     ...now,
   })
   const signIn = new EntraSignIn({

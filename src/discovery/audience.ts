@@ -134,7 +134,7 @@ export class AudienceClaims {
       if (owner !== undefined && owner !== holder && this.#isLive(owner)) {
         return { reason: 'audience_conflict', message: `the token Entra issued for its scopes is for the API of server "${owner.split(' ')[0] ?? ''}", which only that server may receive` }
       }
-      if (owner === holder ? (await this.#store.set(key, holder, CLAIM_TTL_MS), true) : await this.#store.compareAndSet(key, owner, holder, CLAIM_TTL_MS)) {
+      if (await this.#store.compareAndSet(key, owner, holder, CLAIM_TTL_MS)) {
         // Checked again (and the claim's lifetime renewed) once a day, not on every call.
         this.#issued.set(memo, Date.now() + 24 * 3600_000)
         return undefined

@@ -1,5 +1,7 @@
 // Downstream scopes per configured MCP server: config override, else PRM with TTL cache, stale-if-error and
 // single-flight; every audience passes the binding rules and is claimed for its server (audience.ts).
+import { decodeJwt } from 'jose'
+import type { UserAssertion } from '../caller/user-assertion.ts'
 import type { McpServerConfig } from '../config/index.ts'
 import { relayError, type RelayError } from '../errors.ts'
 import { MetadataError } from '../net/metadata-error.ts'
@@ -49,6 +51,9 @@ export interface ScopeDiscoveryOptions {
   now?: () => number
   /** The PRM step itself; tests and callers rarely need to replace it. */
   discover?: (serverUrl: URL, deps: PrmDiscoveryDeps) => Promise<ProtectedResourceDiscovery>
+  /** On-Behalf-Of for a user and scopes (OboService.exchange): how `checkIssued` learns the APIs of servers
+   *  configured before the one a token is for. */
+  exchange?: (user: UserAssertion, scopes: string[], options: { target: string }) => Promise<{ accessToken: string, audience?: string }>
 }
 
 interface Failure { reason: 'discovery_failed' | AudienceRefusal['reason'], message: string }
@@ -74,6 +79,9 @@ export class ScopeDiscovery {
   readonly #now: () => number
   #started: Promise<void> | undefined
   #startDone = false
+  /** Servers whose issued API this process has claimed (or found another server holds). */
+  readonly #issuedKnown = new Set<string>()
+  readonly #v1Warned = new Set<string>()
 
   constructor (options: ScopeDiscoveryOptions) {
     this.#o = options
@@ -144,15 +152,51 @@ export class ScopeDiscovery {
 
   /**
    * Before a token leaves for a server: the API Entra issued it for (its `aud`) must be one this server may hold.
+   * Issued APIs are claimed in configuration order: the servers configured before this one learn theirs first,
+   * with this user's token (a later server cannot get a token for an earlier server's API by being called first).
    * Throws `audience_refused`/`audience_conflict` (502); the token is then never sent.
    */
-  async checkIssued (serverId: string, token: { audience?: string }): Promise<void> {
+  async checkIssued (serverId: string, token: { accessToken: string, audience?: string }, user?: UserAssertion): Promise<void> {
     const server = this.#servers.get(serverId)
-    if (server === undefined || token.audience === undefined) return
-    const refusal = await this.#o.claims.claimIssued(server, token.audience, this.#o.audiencePolicy.relayAudiences)
-    if (refusal === undefined) return
-    this.#logger.warn({ server: server.id, reason: refusal.reason, audience: token.audience, refusal: refusal.message }, 'audience binding refused')
-    throw toRelayError(server, refusal)
+    if (server === undefined) return
+    const pinned = server.scopes !== undefined || server.audience !== undefined
+    // The JWT is read only until this server's issued API is known; then the exchange's own `audience` is enough.
+    const claims = token.audience !== undefined && this.#issuedKnown.has(server.id) ? { audience: token.audience } : tokenClaims(token)
+    if (claims.audience === undefined) {
+      if (pinned) return
+      throw this.#issuedRefused(server, { reason: 'audience_refused', message: 'the token Entra issued for its scopes names no audience the relay can check; pin "audience" in MCP_SERVERS to use it' }, undefined)
+    }
+    if ('version' in claims && claims.version === '1.0' && !pinned && !this.#v1Warned.has(server.id)) {
+      this.#v1Warned.add(server.id)
+      this.#logger.warn({ server: server.id, audience: claims.audience }, 'v1 tokens for this server: their aud is the identifier the scope used, so another identifier of the same API is told apart only by its string; pin "audience" or use v2 tokens (accessTokenAcceptedVersion 2)')
+    }
+    if (!this.#issuedKnown.has(server.id) && user !== undefined) await this.#learnEarlier(server, user)
+    const refusal = await this.#o.claims.claimIssued(server, claims.audience, this.#o.audiencePolicy.relayAudiences)
+    if (refusal !== undefined) throw this.#issuedRefused(server, refusal, claims.audience)
+    this.#issuedKnown.add(server.id)
+  }
+
+  /** Claims the issued API of every server configured before `server` that this process has not seen yet. */
+  async #learnEarlier (server: McpServerConfig, user: UserAssertion): Promise<void> {
+    const exchange = this.#o.exchange
+    if (exchange === undefined) return
+    for (const earlier of this.#servers.values()) {
+      if (earlier.id === server.id) return
+      if (this.#issuedKnown.has(earlier.id)) continue
+      try {
+        const { scopes } = await this.resolve(earlier.id)
+        const audience = tokenClaims(await exchange(user, scopes, { target: `server "${earlier.id}"` })).audience
+        if (audience !== undefined && await this.#o.claims.claimIssued(earlier, audience, this.#o.audiencePolicy.relayAudiences) === undefined) this.#issuedKnown.add(earlier.id)
+      } catch (err) {
+        // Unknown for now (down, refused, no consent for this user): tried again with the next user's token.
+        this.#logger.info({ server: earlier.id, before: server.id, reason: (err as RelayError).reason ?? 'internal' }, 'issued audience of an earlier server not learned yet')
+      }
+    }
+  }
+
+  #issuedRefused (server: McpServerConfig, refusal: AudienceRefusal, audience: string | undefined): RelayError {
+    this.#logger.warn({ server: server.id, reason: refusal.reason, audience, refusal: refusal.message }, 'audience binding refused')
+    return toRelayError(server, refusal)
   }
 
   /** Resolves every server (from the cache where fresh), then reports their state. */
@@ -249,6 +293,17 @@ export class ScopeDiscovery {
 }
 
 class BindingError extends Error {}
+
+/** The access token's `aud` (from the exchange, else read from the JWT) and `ver`; nothing for an opaque token. */
+function tokenClaims (token: { accessToken: string, audience?: string }): { audience?: string, version?: string } {
+  try {
+    const payload = decodeJwt(token.accessToken)
+    const aud = token.audience ?? (typeof payload.aud === 'string' ? payload.aud : Array.isArray(payload.aud) ? payload.aud[0] : undefined)
+    return { ...(aud === undefined ? {} : { audience: aud }), ...(typeof payload.ver === 'string' ? { version: payload.ver } : {}) }
+  } catch {
+    return token.audience === undefined ? {} : { audience: token.audience }
+  }
+}
 
 function unwrap (prefetched: { d?: ProtectedResourceDiscovery, err?: unknown }): ProtectedResourceDiscovery {
   if (prefetched.d !== undefined) return prefetched.d

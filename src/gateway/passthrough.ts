@@ -150,7 +150,7 @@ export class PassthroughProxy {
   async #exchange (server: McpServerConfig, request: PassthroughRequest, scopes: string[], signal: AbortSignal): Promise<Dispatcher.ResponseData> {
     for (let attempt = 0; ; attempt++) {
       const token = await this.#o.obo.exchange(request.user, scopes, { forceRefresh: attempt > 0, target: `server "${server.id}"` })
-      await this.#o.discovery.checkIssued(server.id, token)
+      await this.#o.discovery.checkIssued(server.id, token, request.user)
       let upstream: Dispatcher.ResponseData
       const started = performance.now()
       const observe = (outcome: string): void => { this.#o.onDownstream?.({ server: server.id, outcome }, (performance.now() - started) / 1000) }

@@ -77,7 +77,7 @@ export class ToolWatch {
     const era = await this.#o.tools.eraOf(user, serverId, { signal: setUp })
     const { scopes } = await this.#o.discovery.resolve(serverId)
     const issued = await this.#o.obo.exchange(user, scopes, { target: `server "${serverId}"` })
-    await this.#o.discovery.checkIssued(serverId, issued)
+    await this.#o.discovery.checkIssued(serverId, issued, user)
     const token = issued.accessToken
     // A server whose answer passed the byte bound is watched no more: the SDK would reconnect to its GET stream
     // (at once, if the server sent `retry: 0`) and read another bound's worth each time, for as long as the client listens.

@@ -17,7 +17,7 @@ export interface ScopeResolver {
   resolve: (serverId: string) => Promise<{ scopes: string[] }>
   noteResourceMetadata?: (serverId: string, url: string) => void
   /** Refuses a token whose `aud` another server holds (or the relay's own): called before every token leaves. */
-  checkIssued: (serverId: string, token: { audience?: string }) => Promise<void>
+  checkIssued: (serverId: string, token: { accessToken: string, audience?: string }, user?: UserAssertion) => Promise<void>
 }
 
 export interface ToolServiceOptions {
@@ -154,7 +154,7 @@ export class ToolService {
         let claims: string | undefined
         for (let attempt = 0; ; attempt++) {
           const token = await this.#o.obo.exchange(user, scopes, { forceRefresh, target: `server "${server.id}"`, ...(claims === undefined ? {} : { claims }) })
-          await this.#o.discovery.checkIssued(server.id, token)
+          await this.#o.discovery.checkIssued(server.id, token, user)
           try {
             return await operation(token.accessToken, call)
           } catch (err) {
@@ -224,7 +224,7 @@ export class ToolService {
       let claims: string | undefined
       for (let attempt = 0; ; attempt++) {
         const token = await this.#o.obo.exchange(user, scopes, { forceRefresh, target: `server "${serverId}"`, ...(claims === undefined ? {} : { claims }) })
-        await this.#o.discovery.checkIssued(serverId, token)
+        await this.#o.discovery.checkIssued(serverId, token, user)
         call.challenge = undefined
         let closed = false
         try {

@@ -59,7 +59,9 @@ interface PendingFailure {
 /** The authorization error an agent gets for a failed sign-in: the relay's own description, never Entra's text. */
 export function authorizationErrorFor (err: RelayError): PendingFailure['failure'] {
   const error = err.statusCode === 503 ? 'temporarily_unavailable' : err.statusCode >= 500 ? 'server_error' : 'access_denied'
-  return { error, description: err.description, reason: err.reason }
+  // A 5xx description speaks to the relay's operator (settings, credentials): the agent gets a plain one.
+  const description = err.statusCode >= 500 ? 'The sign-in could not be completed; try again later.' : err.description
+  return { error, description, reason: err.reason }
 }
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>

@@ -176,7 +176,8 @@ ${action === undefined ? '' : `<p><a id="action" href="${escapeHtml(action)}">${
     try {
       signedIn = await o.signIn.complete(transaction, { code: request.query.code, error: request.query.error, errorDescription: request.query.error_description })
     } catch (err) {
-      if (!(err instanceof RelayError) || transaction.continuation === undefined) throw err
+      // A replayed callback (already used) is not this sign-in's outcome: the first one decides.
+      if (!(err instanceof RelayError) || transaction.continuation === undefined || err.reason === 'sign_in_state_invalid') throw err
       const told = o.continuations?.fail(transaction.continuation, err, request, reply)
       if (told === undefined) throw err
       request.log.info({ reason: err.reason, ...err.logFields }, 'sign-in for an agent did not complete')

@@ -114,3 +114,23 @@ describe('another identifier of the same API', () => {
     expect((await aliased.stack.call('/v1/servers/calendar/tools/whoami', { method: 'POST', token, body: '{}' })).status).toBe(200)
   })
 })
+
+// Issued APIs were claimed by whichever server got a token first: a hostile server called before calendar (the
+// first request after a restart, or an aggregated tools/list asking every server at once) took calendar's API.
+describe('another identifier of the same API, the hostile server called first', () => {
+  let aliased: HostileStack
+  beforeAll(async () => {
+    aliased = await startHostileStack(['steal-calendar'], { otherServerScope: 'api://calendar-alias/user_impersonation' })
+    const calendarApp = aliased.stack.emulator.registry.getApp(DEV_CALENDAR_APP_ID)!
+    aliased.stack.emulator.registry.addApp({ ...calendarApp, moreIdentifierUris: ['api://calendar-alias'] })
+  })
+  afterAll(async () => { await aliased?.close() })
+
+  it('the servers configured before it learn their APIs first (with this user\'s token): refused, no token sent', async () => {
+    const token = await aliased.stack.userToken('alice@contoso.test')
+    const res = await aliased.stack.call('/v1/servers/hostile-steal-calendar/tools/ok', { method: 'POST', token, body: '{"arguments":{}}' })
+    expect(res.body).toMatchObject({ error: 'bad_gateway', reason: 'audience_conflict' })
+    expect(aliased.hostile.audiences('steal-calendar')).toEqual([])
+    expect((await aliased.stack.call('/v1/servers/calendar/tools/whoami', { method: 'POST', token, body: '{}' })).status).toBe(200)
+  })
+})
