@@ -97,16 +97,18 @@ export async function createServices (deps: ServiceDeps): Promise<Services> {
   const metrics = createMetrics()
   const shared = config.redisUrl !== undefined || config.redisClusterNodes !== undefined
   const store = own(deps.store ?? (shared ? createRedisStore(redisOptions(config, logger)) : createMemoryStore()), (s) => s.close())
+  /** With replicas, the shared store; alone, a bounded memory store of its own for one kind of state. */
+  const storeApart = (maxEntries: number): Store => shared ? store : own(createMemoryStore({ maxEntries }), (s) => s.close())
   // What anonymous callers can create (redeemed sign-in states, agent interactions, PAR, device codes, DPoP
   // replay marks): alone, a bounded memory store apart from sessions, so no flood can evict one; with
   // replicas, the shared store (another replica must see a replay as one), where live keys are not evicted.
-  const transientStore = deps.transientStore ?? (shared ? store : own(createMemoryStore({ maxEntries: 50_000 }), (s) => s.close()))
+  const transientStore = deps.transientStore ?? storeApart(50_000)
   // Rate-limit counters, one per client address even before authentication: alone, a store of their own, so a
   // flood from many addresses evicts only other counters (never a session, a token or a replay mark).
-  const counterStore = shared ? store : own(createMemoryStore({ maxEntries: 100_000 }), (s) => s.close())
+  const counterStore = storeApart(100_000)
   // Which server holds which audience: alone, a store of its own that nothing else can fill (two claims per
   // configured server), so no pressure on the main store can evict a claim and free an audience for another server.
-  const claimStore = shared ? store : own(createMemoryStore({ maxEntries: Math.max(1_000, 4 * config.mcpServers.length) }), (s) => s.close())
+  const claimStore = storeApart(Math.max(1_000, 4 * config.mcpServers.length))
 
   const msal = new MsalFactory({ config, fetch, logger, onResponse: metrics.entraResponse })
   // With replicas the OBO cache and its single-flight live in the shared store (sealed), so one Entra call

@@ -99,17 +99,10 @@ export class AudienceClaims {
     if (previous !== undefined && previous !== wanted && options.override !== true) {
       return { reason: 'audience_refused', message: 'its scopes now name another API than the one it was first trusted with; refused so a server cannot swap audiences' }
     }
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const owner = await this.#store.get(ownerKey)
-      if (owner === holder) break
-      if (owner !== undefined && this.#isLive(owner)) {
-        return { reason: 'audience_conflict', message: `its scopes name the API of server "${owner.split(' ')[0] ?? ''}", which only that server may receive` }
-      }
-      // Absent, or held by a server no longer configured: take it, unless another replica just did.
-      if (await this.#store.compareAndSet(ownerKey, owner, holder, CLAIM_TTL_MS)) break
-      if (attempt === 2) return { reason: 'audience_conflict', message: 'its scopes name an API another server is claiming' }
+    const owner = await this.#take(ownerKey, holder)
+    if (owner !== undefined) {
+      return { reason: 'audience_conflict', message: owner === '' ? 'its scopes name an API another server is claiming' : `its scopes name the API of server "${owner}", which only that server may receive` }
     }
-    await this.#store.set(ownerKey, holder, CLAIM_TTL_MS)
     if (previous !== undefined && previous !== wanted) await this.#store.compareAndSet(`audience:owner:${previous}`, holder, undefined, CLAIM_TTL_MS)
     await this.#store.set(serverKey, wanted, CLAIM_TTL_MS)
     return undefined
@@ -128,19 +121,27 @@ export class AudienceClaims {
     }
     const memo = `${holder}|${wanted}`
     if ((this.#issued.get(memo) ?? 0) > Date.now()) return undefined
-    const key = `audience:issued:${wanted}`
+    const owner = await this.#take(`audience:issued:${wanted}`, holder)
+    if (owner !== undefined) {
+      return { reason: 'audience_conflict', message: owner === '' ? 'the token Entra issued for its scopes is for an API another server is claiming' : `the token Entra issued for its scopes is for the API of server "${owner}", which only that server may receive` }
+    }
+    // Checked again (and the claim's lifetime renewed) once a day, not on every call.
+    this.#issued.set(memo, Date.now() + 24 * 3600_000)
+    return undefined
+  }
+
+  /**
+   * Takes `key` for `holder`, renewing its lifetime: undefined when it is this holder's now, else the id of the live
+   * server holding it ('' when other replicas kept taking it first).
+   */
+  async #take (key: string, holder: string): Promise<string | undefined> {
     for (let attempt = 0; attempt < 3; attempt++) {
       const owner = await this.#store.get(key)
-      if (owner !== undefined && owner !== holder && this.#isLive(owner)) {
-        return { reason: 'audience_conflict', message: `the token Entra issued for its scopes is for the API of server "${owner.split(' ')[0] ?? ''}", which only that server may receive` }
-      }
-      if (await this.#store.compareAndSet(key, owner, holder, CLAIM_TTL_MS)) {
-        // Checked again (and the claim's lifetime renewed) once a day, not on every call.
-        this.#issued.set(memo, Date.now() + 24 * 3600_000)
-        return undefined
-      }
+      if (owner !== undefined && owner !== holder && this.#isLive(owner)) return owner.split(' ')[0] ?? ''
+      // Ours, absent, or held by a server no longer configured: take it, unless another replica just did.
+      if (await this.#store.compareAndSet(key, owner, holder, CLAIM_TTL_MS)) return undefined
     }
-    return { reason: 'audience_conflict', message: 'the token Entra issued for its scopes is for an API another server is claiming' }
+    return ''
   }
 
   #isLive (owner: string): boolean {

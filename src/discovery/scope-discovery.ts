@@ -1,8 +1,8 @@
 // Downstream scopes per configured MCP server: config override, else PRM with TTL cache, stale-if-error and
 // single-flight; every audience passes the binding rules and is claimed for its server (audience.ts).
-import { decodeJwt } from 'jose'
 import type { UserAssertion } from '../caller/user-assertion.ts'
 import type { McpServerConfig } from '../config/index.ts'
+import { issuedTokenClaims } from '../entra/issued-token.ts'
 import { relayError, type RelayError } from '../errors.ts'
 import { MetadataError } from '../net/metadata-error.ts'
 import { checkAudienceForm, normalizeAudience, type AudienceClaims, type AudiencePolicy, type AudienceRefusal } from './audience.ts'
@@ -161,12 +161,12 @@ export class ScopeDiscovery {
     if (server === undefined) return
     const pinned = server.scopes !== undefined || server.audience !== undefined
     // The JWT is read only until this server's issued API is known; then the exchange's own `audience` is enough.
-    const claims = token.audience !== undefined && this.#issuedKnown.has(server.id) ? { audience: token.audience } : tokenClaims(token)
+    const claims: { audience?: string, version?: string } = token.audience !== undefined && this.#issuedKnown.has(server.id) ? { audience: token.audience } : issuedTokenClaims(token.accessToken)
     if (claims.audience === undefined) {
       if (pinned) return
       throw this.#issuedRefused(server, { reason: 'audience_refused', message: 'the token Entra issued for its scopes names no audience the relay can check; pin "audience" in MCP_SERVERS to use it' }, undefined)
     }
-    if ('version' in claims && claims.version === '1.0' && !pinned && !this.#v1Warned.has(server.id)) {
+    if (claims.version === '1.0' && !pinned && !this.#v1Warned.has(server.id)) {
       this.#v1Warned.add(server.id)
       this.#logger.warn({ server: server.id, audience: claims.audience }, 'v1 tokens for this server: their aud is the identifier the scope used, so another identifier of the same API is told apart only by its string; pin "audience" or use v2 tokens (accessTokenAcceptedVersion 2)')
     }
@@ -185,7 +185,8 @@ export class ScopeDiscovery {
       if (this.#issuedKnown.has(earlier.id)) continue
       try {
         const { scopes } = await this.resolve(earlier.id)
-        const audience = tokenClaims(await exchange(user, scopes, { target: `server "${earlier.id}"` })).audience
+        const issued = await exchange(user, scopes, { target: `server "${earlier.id}"` })
+        const audience = issued.audience ?? issuedTokenClaims(issued.accessToken).audience
         if (audience !== undefined && await this.#o.claims.claimIssued(earlier, audience, this.#o.audiencePolicy.relayAudiences) === undefined) this.#issuedKnown.add(earlier.id)
       } catch (err) {
         // Unknown for now (down, refused, no consent for this user): tried again with the next user's token.
@@ -293,17 +294,6 @@ export class ScopeDiscovery {
 }
 
 class BindingError extends Error {}
-
-/** The access token's `aud` (from the exchange, else read from the JWT) and `ver`; nothing for an opaque token. */
-function tokenClaims (token: { accessToken: string, audience?: string }): { audience?: string, version?: string } {
-  try {
-    const payload = decodeJwt(token.accessToken)
-    const aud = token.audience ?? (typeof payload.aud === 'string' ? payload.aud : Array.isArray(payload.aud) ? payload.aud[0] : undefined)
-    return { ...(aud === undefined ? {} : { audience: aud }), ...(typeof payload.ver === 'string' ? { version: payload.ver } : {}) }
-  } catch {
-    return token.audience === undefined ? {} : { audience: token.audience }
-  }
-}
 
 function unwrap (prefetched: { d?: ProtectedResourceDiscovery, err?: unknown }): ProtectedResourceDiscovery {
   if (prefetched.d !== undefined) return prefetched.d

@@ -1,5 +1,4 @@
 // On-Behalf-Of exchange (DESIGN §6): the relay's own bounded cache in front of MSAL, single-flight per key.
-import { decodeJwt } from 'jose'
 import type { Logger } from 'pino'
 import type { UserAssertion } from '../caller/user-assertion.ts'
 import { sha256b64url } from '../crypto/hash.ts'
@@ -8,6 +7,7 @@ import type { SharedFlight } from '../stores/shared-flight.ts'
 import { SingleFlight } from '../stores/single-flight.ts'
 import { interactionRequired, relayError, RelayError, REASONS, temporarilyUnavailable, type Reason } from '../errors.ts'
 import { mapEntraError } from './entra-errors.ts'
+import { issuedTokenClaims } from './issued-token.ts'
 import type { EntraExchangeRecord, MsalFactory } from './msal.ts'
 
 export type { OboToken } from '../stores/obo-cache.ts'
@@ -148,23 +148,13 @@ export class OboService {
         throw new Error('MSAL returned no token')
       }
       this.#o.logger.info({ ...logBase, correlationId: record.correlationId, ms: Math.round(performance.now() - started) }, 'obo exchange')
-      const audience = tokenAudience(result.accessToken)
+      const { audience } = issuedTokenClaims(result.accessToken)
       return { accessToken: result.accessToken, expiresAt: result.expiresOn.getTime(), ...(audience === undefined ? {} : { audience }) }
     } catch (err) {
       const mapped = mapEntraError(err, { record, scopes, tenantId: user.tid, what: `the token for ${options.target ?? 'the MCP server'}` })
       this.#o.logger.warn({ ...logBase, ...mapped.logFields, status: mapped.statusCode, reason: mapped.reason }, 'obo exchange failed')
       throw mapped
     }
-  }
-}
-
-/** The `aud` of a JWT access token; undefined for an opaque one. */
-function tokenAudience (token: string): string | undefined {
-  try {
-    const aud = decodeJwt(token).aud
-    return typeof aud === 'string' ? aud : Array.isArray(aud) && typeof aud[0] === 'string' ? aud[0] : undefined
-  } catch {
-    return undefined
   }
 }
 
