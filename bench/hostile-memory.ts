@@ -3,12 +3,10 @@
 // own process or, for the emulator and the fixture, in this one; all on loopback; everything stops at the end.
 //   node bench/hostile-memory.ts [--relay-dir DIR] [--heap-mb N] [--rounds N]
 // --relay-dir runs another checkout's relay (e.g. an older commit) against the same emulator and fixture.
-import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { DEV_RELAY_CLIENT_ID, DEV_RELAY_CLIENT_SECRET, DEV_RELAY_SCOPE } from '../dev/entra-emulator/index.ts'
-import { freePort } from '../dev/start-stack.ts'
 import { HOSTILE_APIS, startHostileStack } from '../test/helpers/hostile.ts'
+import { relayEnv, startRelayProcess } from '../test/helpers/relay-process.ts'
 
 const arg = (name: string, fallback: string): string => {
   const i = process.argv.indexOf(`--${name}`)
@@ -19,45 +17,25 @@ const heapMb = Number(arg('heap-mb', '0'))
 const rounds = Number(arg('rounds', '2'))
 
 const h = await startHostileStack(['bounded'], { pins: { bounded: HOSTILE_APIS.bounded.appIdUri }, logLevel: 'silent' })
-const port = await freePort()
-const relayUrl = `http://localhost:${port}`
-const relay = spawn(process.execPath, [...(heapMb > 0 ? [`--max-old-space-size=${heapMb}`] : []), 'src/server.ts'], {
-  cwd: relayDir,
-  env: {
-    PATH: process.env.PATH,
-    TENANT_ID: h.stack.emulator.tenantId,
-    CLIENT_ID: DEV_RELAY_CLIENT_ID,
-    CLIENT_SECRET: DEV_RELAY_CLIENT_SECRET,
-    SCOPE: DEV_RELAY_SCOPE,
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    // No metrics listener: its fixed default port would collide with a running `npm run dev`.
-    METRICS_PORT: '-1',
-    AUTHORITY_HOST: h.stack.emulator.url,
-    TRUSTED_CA_FILE: h.stack.emulator.caFile,
-    MCP_SERVERS: JSON.stringify([{ id: 'hostile', url: h.hostile.url('bounded'), audience: HOSTILE_APIS.bounded.appIdUri }]),
-    ALLOW_INSECURE_LOOPBACK: 'true',
-    DOWNSTREAM_TIMEOUT_MS: '5000',
-    LOG_LEVEL: 'silent',
-  },
-  stdio: ['ignore', 'ignore', 'pipe'],
+// Started outside the try: a relay that cannot start has nothing to measure (the error says why).
+const relay = await startRelayProcess(relayEnv(h.stack, {
+  MCP_SERVERS: JSON.stringify([{ id: 'hostile', url: h.hostile.url('bounded'), audience: HOSTILE_APIS.bounded.appIdUri }]),
+  DOWNSTREAM_TIMEOUT_MS: '5000',
+  LOG_LEVEL: 'silent',
+}), { cwd: relayDir, nodeArgs: heapMb > 0 ? [`--max-old-space-size=${heapMb}`] : [] }).catch(async (err: unknown) => {
+  await h.close()
+  throw err
 })
-let stderr = ''
-relay.stderr?.on('data', (chunk: Buffer) => { stderr += String(chunk) })
+const relayUrl = relay.url
 const rss = (field: 'VmHWM' | 'VmRSS'): number => {
   try {
-    return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${relay.pid ?? 0}/status`, 'utf8'))?.[1] ?? 0) / 1024
+    return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${relay.pid() ?? 0}/status`, 'utf8'))?.[1] ?? 0) / 1024
   } catch {
     return Number.NaN
   }
 }
 
 try {
-  const deadline = Date.now() + 20_000
-  while (!await fetch(`${relayUrl}/healthz`).then((r) => r.ok, () => false)) {
-    if (Date.now() > deadline || relay.exitCode !== null) throw new Error(`relay did not start: ${stderr.slice(0, 500)}`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
   const token = await h.stack.userToken('alice@contoso.test')
   const call = async (tool: string): Promise<string> => {
     const started = Date.now()
@@ -77,16 +55,16 @@ try {
   for (let round = 1; round <= rounds; round++) {
     for (const tool of ['big_result', 'unterminated_sse', 'endless_json']) {
       const outcome = await call(tool)
-      const alive = relay.exitCode === null
+      const alive = !relay.exited()
       process.stdout.write(`  round ${round} ${tool.padEnd(17)} ${outcome.padEnd(40)} peak RSS ${rss('VmHWM').toFixed(0)} MiB${alive ? '' : ' — relay exited'}\n`)
       if (!alive) break
     }
-    if (relay.exitCode !== null) break
+    if (relay.exited()) break
   }
   await new Promise((resolve) => setTimeout(resolve, 200))
-  const crashed = relay.exitCode !== null || relay.signalCode !== null || Number.isNaN(rss('VmHWM'))
-  process.stdout.write(`${crashed ? 'relay crashed' : `relay alive; peak RSS ${rss('VmHWM').toFixed(0)} MiB`}${/heap out of memory/.test(stderr) ? ' (JavaScript heap out of memory)' : ''}\n`)
+  const crashed = relay.exited() || Number.isNaN(rss('VmHWM'))
+  process.stdout.write(`${crashed ? 'relay crashed' : `relay alive; peak RSS ${rss('VmHWM').toFixed(0)} MiB`}${/heap out of memory/.test(relay.output()) ? ' (JavaScript heap out of memory)' : ''}\n`)
 } finally {
-  relay.kill('SIGKILL')
+  await relay.kill()
   await h.close()
 }

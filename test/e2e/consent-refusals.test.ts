@@ -5,7 +5,7 @@ import { DEV_RESTRICTED_APP_ID, DEV_RESTRICTED_SCOPE } from '../../dev/entra-emu
 import type { SampleMcpServer } from '../../dev/sample-mcp/index.ts'
 import { freePort } from '../../dev/start-stack.ts'
 import { readJson, type HttpBrowser } from '../helpers/browser.ts'
-import { signedInBrowser, submitSignInForm } from '../helpers/sign-in.ts'
+import { signedInBrowser, throughEntra } from '../helpers/sign-in.ts'
 import { startExtraSampleServer, startTestStack, type TestStack } from '../helpers/stack.ts'
 
 let stack: TestStack
@@ -23,18 +23,6 @@ afterAll(async () => {
 const callRestricted = (browser: HttpBrowser) => browser.request(`${stack.relayUrl}/v1/servers/restricted/tools/whoami`, {
   method: 'POST', body: '{"arguments":{}}', headers: { 'content-type': 'application/json', origin: stack.relayUrl },
 })
-
-/** Follows a URL through the emulator's pages (sign-in, consent, admin approval) back to the relay's callback. */
-async function throughEntra (browser: HttpBrowser, url: string, username: string, password: string, consent: 'accept' | 'decline'): Promise<string> {
-  let current = url
-  let response = await browser.request(current)
-  while (response.status === 302 && !response.headers.get('location')!.includes('/auth/callback')) {
-    current = new URL(response.headers.get('location')!, current).href
-    response = await browser.request(current)
-  }
-  if (response.status === 302) return new URL(response.headers.get('location')!, current).href
-  return await submitSignInForm(browser, response, current, username, password, consent)
-}
 
 it('a user who declines the consent prompt: 403 consent_declined, a page saying so, no session change', async () => {
   const browser = await signedInBrowser(stack, 'bob@contoso.test')

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { DEV_OTHER_TENANT_ID, DEV_RELAY_CLIENT_ID, DEV_TENANT_ID, defaultApps } from '../../dev/entra-emulator/index.ts'
 import { HttpBrowser, readJson } from '../helpers/browser.ts'
-import { submitSignInForm } from '../helpers/sign-in.ts'
+import { throughEntra } from '../helpers/sign-in.ts'
 import { startTestStack, type TestStack } from '../helpers/stack.ts'
 
 let stack: TestStack
@@ -13,18 +13,6 @@ beforeAll(async () => {
   stack = await startTestStack({ emulator: { apps }, relayEnv: { TENANT_ID: 'organizations', ALLOWED_TENANTS: `${DEV_TENANT_ID},${DEV_OTHER_TENANT_ID}` } })
 })
 afterAll(async () => { await stack?.close() })
-
-/** A sign-in (or admin consent) in a fresh browser, through the emulator's pages, to the relay's callback URL. */
-async function throughEntra (browser: HttpBrowser, url: string, username: string, password: string): Promise<string> {
-  let current = url
-  let response = await browser.request(current)
-  while (response.status === 302 && !response.headers.get('location')!.includes('/auth/callback')) {
-    current = new URL(response.headers.get('location')!, current).href
-    response = await browser.request(current)
-  }
-  if (response.status === 302) return new URL(response.headers.get('location')!, current).href
-  return await submitSignInForm(browser, response, current, username, password)
-}
 
 it('not provisioned → an admin consent link → the admin consents → users of that tenant sign in', async () => {
   const carol = new HttpBrowser(stack.fetch)

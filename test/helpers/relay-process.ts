@@ -15,6 +15,10 @@ export interface RelayProcess {
   kill: () => Promise<void>
   /** Starts it again on the same port with the same settings. */
   restart: () => Promise<void>
+  /** The running process's id (for /proc readings), undefined once it exited. */
+  pid: () => number | undefined
+  /** Whether it exited or was killed (a crash, when nobody stopped it). */
+  exited: () => boolean
 }
 
 /** The settings a relay process needs to use this stack's emulator and sample servers. */
@@ -37,13 +41,15 @@ export function relayEnv (stack: TestStack, extra: Record<string, string> = {}):
   }
 }
 
-export async function startRelayProcess (env: Record<string, string>, options: { port?: number, nodeArgs?: string[] } = {}): Promise<RelayProcess> {
+/** `cwd`: another checkout whose `src/server.ts` runs (before/after measurements). */
+export async function startRelayProcess (env: Record<string, string>, options: { port?: number, nodeArgs?: string[], cwd?: string } = {}): Promise<RelayProcess> {
   const port = options.port ?? await freePort()
   const url = `http://localhost:${port}`
   let child: ChildProcess | undefined
   let output = ''
   const launch = async (): Promise<void> => {
     child = spawn(process.execPath, [...(options.nodeArgs ?? []), 'src/server.ts'], {
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
       env: { PATH: process.env.PATH, PUBLIC_URL: url, ...env, PORT: String(port) },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
@@ -56,9 +62,10 @@ export async function startRelayProcess (env: Record<string, string>, options: {
       await new Promise((resolve) => setTimeout(resolve, 100))
     }
   }
+  const hasExited = (): boolean => child === undefined || child.exitCode !== null || child.signalCode !== null
   const exit = async (signal: NodeJS.Signals): Promise<void> => {
     const running = child
-    if (running === undefined || running.exitCode !== null || running.signalCode !== null) return
+    if (running === undefined || hasExited()) return
     const exited = new Promise<void>((resolve) => running.once('exit', () => resolve()))
     running.kill(signal)
     await exited
@@ -74,5 +81,7 @@ export async function startRelayProcess (env: Record<string, string>, options: {
       await exit('SIGTERM')
       await launch()
     },
+    pid: () => hasExited() ? undefined : child?.pid,
+    exited: hasExited,
   }
 }

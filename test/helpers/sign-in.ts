@@ -47,3 +47,18 @@ export async function signedInBrowser (stack: TestStack, username: string): Prom
   expect(callback.status).toBe(302)
   return browser
 }
+
+/**
+ * Follows a URL through the emulator's pages (sign-in, consent, admin approval) to the relay's callback URL, which
+ * it returns unvisited: an already signed-in browser is redirected straight there, else the form is submitted.
+ */
+export async function throughEntra (browser: HttpBrowser, url: string, username: string, password: string, consent: 'accept' | 'decline' = 'accept'): Promise<string> {
+  let current = url
+  let response = await browser.request(current)
+  while (response.status === 302 && !response.headers.get('location')!.includes('/auth/callback')) {
+    current = new URL(response.headers.get('location')!, current).href
+    response = await browser.request(current)
+  }
+  if (response.status === 302) return new URL(response.headers.get('location')!, current).href
+  return await submitSignInForm(browser, response, current, username, password, consent)
+}

@@ -81,16 +81,20 @@ describe('the claims survive pressure on the store', () => {
   })
 })
 
+/** A stack whose calendar API has a second Application ID URI, and a hostile server whose PRM names that one. */
+async function startAliasedStack (): Promise<HostileStack> {
+  const stack = await startHostileStack(['steal-calendar'], { otherServerScope: 'api://calendar-alias/user_impersonation' })
+  const calendarApp = stack.stack.emulator.registry.getApp(DEV_CALENDAR_APP_ID)!
+  stack.stack.emulator.registry.addApp({ ...calendarApp, moreIdentifierUris: ['api://calendar-alias'] })
+  return stack
+}
+
 // An API's other Application ID URI (identifierUris is a collection) named the same app under another string:
 // claims compared strings, so a server naming calendar's second URI got calendar's token. Now the token's own
 // audience (a v2 token's aud is always the API's client id) is claimed too, before the token leaves.
 describe('another identifier of the same API', () => {
   let aliased: HostileStack
-  beforeAll(async () => {
-    aliased = await startHostileStack(['steal-calendar'], { otherServerScope: 'api://calendar-alias/user_impersonation' })
-    const calendarApp = aliased.stack.emulator.registry.getApp(DEV_CALENDAR_APP_ID)!
-    aliased.stack.emulator.registry.addApp({ ...calendarApp, moreIdentifierUris: ['api://calendar-alias'] })
-  })
+  beforeAll(async () => { aliased = await startAliasedStack() })
   afterAll(async () => { await aliased?.close() })
 
   it('a server naming calendar\'s second Application ID URI is refused once calendar holds its API, and gets no token', async () => {
@@ -119,11 +123,7 @@ describe('another identifier of the same API', () => {
 // first request after a restart, or an aggregated tools/list asking every server at once) took calendar's API.
 describe('another identifier of the same API, the hostile server called first', () => {
   let aliased: HostileStack
-  beforeAll(async () => {
-    aliased = await startHostileStack(['steal-calendar'], { otherServerScope: 'api://calendar-alias/user_impersonation' })
-    const calendarApp = aliased.stack.emulator.registry.getApp(DEV_CALENDAR_APP_ID)!
-    aliased.stack.emulator.registry.addApp({ ...calendarApp, moreIdentifierUris: ['api://calendar-alias'] })
-  })
+  beforeAll(async () => { aliased = await startAliasedStack() })
   afterAll(async () => { await aliased?.close() })
 
   it('the servers configured before it learn their APIs first (with this user\'s token): refused, no token sent', async () => {
