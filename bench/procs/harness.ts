@@ -151,9 +151,10 @@ async function s5 (quick: boolean, username: string, password: string): Promise<
     lines.push(`  browser session  ${(per10k(browserBytes - idBytes) / 1e6).toFixed(1)} MB per 10k = ${(browserBytes - idBytes).toFixed(0)} B each, of which tokens ${template.tokenBytes} B (access, refresh, id token) → ${browserOverhead.toFixed(0)} B beyond the tokens`)
     // Where it goes: the MSAL cache (its JSON around the tokens), sealed as base64url text, and the access token
     // held a second time, in clear, by the relay-scoped token memo.
-    const cacheJson = template.fresh().length
-    const sealed = `v1.${'x'.repeat(8)}.`.length + Math.ceil((12 + cacheJson + 16) * 4 / 3)
-    lines.push(`    of which: MSAL cache JSON ${cacheJson} B (tokens ${template.tokenBytes} B) sealed as ${sealed} B of base64url text; the memo's own copy of the access token ${template.accessTokenBytes} B`)
+    const cacheJson = template.fresh()
+    // As the sessions' partitions are sealed (compressed, then sealed as base64url text; the length does not depend on the key).
+    const sealed = createKeyring({ current: config.tokenEncryptionKey, purpose: 'bench' }).seal(cacheJson, 'bench').length
+    lines.push(`    of which: MSAL cache JSON ${cacheJson.length} B (tokens ${template.tokenBytes} B) sealed as ${sealed} B of text; the memo's own copy of the access token ${template.accessTokenBytes} B`)
     sessionIds.length = 0
 
     // Agent grants (mode B): the provider's Grant, access and refresh token records (sealed, by the adapter),

@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, createHmac, createSecretKey, hkdfSync, randomBytes, type KeyObject } from 'node:crypto'
+import { deflateRawSync, inflateRawSync } from 'node:zlib'
 
 /**
  * Sealing of values at rest (MSAL cache partitions, tokens in the shared store) with key rotation: AES-256-GCM
@@ -6,6 +7,12 @@ import { createCipheriv, createDecipheriv, createHmac, createSecretKey, hkdfSync
  * TOKEN_ENCRYPTION_KEY_PREVIOUS still open while callers re-seal them under the current key.
  *
  * Format: `v1.<key id>.<base64url(iv ‖ ciphertext ‖ tag)>`; the GCM additional data is the header plus the caller's `aad`.
+ * `v2` is the same over the raw-DEFLATE of the plaintext: values of COMPRESS_MIN_BYTES and more (MSAL cache
+ * partitions, provider records) are compressed before they are sealed when that makes them smaller. The format is
+ * in the authenticated header, so a value cannot be passed off as the other one. Compression before encryption
+ * leaks only a sealed value's length, to whoever reads the store, and no one outside can put chosen text next to a
+ * token in one value and watch the length change (the CRIME conditions): a partition holds Entra's answers, a
+ * provider record oidc-provider's fields.
  */
 export interface Keyring {
   /** Seals under the current key, bound to `aad` (where the value is stored, e.g. the user's partition key). */
@@ -32,6 +39,11 @@ const IV_BYTES = 12
 const TAG_BYTES = 16
 const KEY_ID_BYTES = 6
 const FORMAT = 'v1'
+const COMPRESSED_FORMAT = 'v2'
+/** Below this many bytes compression seldom pays (DEFLATE's block overhead, base64url of random token bytes). */
+const COMPRESS_MIN_BYTES = 256
+/** An opened value inflates to at most this: sealed values are ours, but a bound costs nothing. */
+const MAX_PLAINTEXT_BYTES = 16 * 1024 * 1024
 
 /** A purpose-bound 32-byte key from the master key (HKDF-SHA256), as src/stores/sealed.ts derives it. */
 export function deriveKey (masterKey: Buffer, purpose: string): Buffer {
@@ -52,11 +64,20 @@ export function createKeyring (options: KeyringOptions): Keyring {
   return {
     currentKeyId: current.id,
     seal: (plaintext, aad) => {
-      const header = `${FORMAT}.${current.id}.`
+      let bytes = Buffer.from(plaintext, 'utf8')
+      let format = FORMAT
+      if (bytes.length >= COMPRESS_MIN_BYTES) {
+        const deflated = deflateRawSync(bytes)
+        if (deflated.length < bytes.length) {
+          bytes = deflated
+          format = COMPRESSED_FORMAT
+        }
+      }
+      const header = `${format}.${current.id}.`
       const iv = randomBytes(IV_BYTES)
       const cipher = createCipheriv('aes-256-gcm', current.key, iv)
       cipher.setAAD(Buffer.from(header + aad, 'utf8'))
-      const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()])
+      const ciphertext = Buffer.concat([cipher.update(bytes), cipher.final()])
       return header + Buffer.concat([iv, ciphertext, cipher.getAuthTag()]).toString('base64url')
     },
     open: (sealed, aad) => {
@@ -77,7 +98,7 @@ export function createKeyring (options: KeyringOptions): Keyring {
 
 /** The derived key as a KeyObject: created once, not imported again by every cipher. */
 interface NamedKey { key: KeyObject, id: string }
-interface SealedParts { header: string, keyId: string, body: Buffer }
+interface SealedParts { header: string, keyId: string, body: Buffer, compressed: boolean }
 
 function namedKey (masterKey: Buffer, purpose: string, which: string): NamedKey {
   if (masterKey.length !== MASTER_KEY_BYTES) throw new Error(`the ${which} sealing key must be ${MASTER_KEY_BYTES} bytes, not ${masterKey.length}`)
@@ -88,20 +109,21 @@ function namedKey (masterKey: Buffer, purpose: string, which: string): NamedKey 
 function parse (sealed: string): SealedParts | undefined {
   if (typeof sealed !== 'string') return undefined
   const [format, keyId, payload, ...rest] = sealed.split('.')
-  if (format !== FORMAT || keyId === undefined || payload === undefined || rest.length > 0) return undefined
+  if ((format !== FORMAT && format !== COMPRESSED_FORMAT) || keyId === undefined || payload === undefined || rest.length > 0) return undefined
   if (!/^[\w-]+$/.test(keyId) || !/^[\w-]*$/.test(payload)) return undefined
   const body = Buffer.from(payload, 'base64url')
   // Only the canonical encoding: no second spelling of the same bytes passes for the sealed value.
   if (body.length < IV_BYTES + TAG_BYTES || body.toString('base64url') !== payload) return undefined
-  return { header: `${format}.${keyId}.`, keyId, body }
+  return { header: `${format}.${keyId}.`, keyId, body, compressed: format === COMPRESSED_FORMAT }
 }
 
-function decrypt (key: KeyObject, { header, body }: SealedParts, aad: string): string | undefined {
+function decrypt (key: KeyObject, { header, body, compressed }: SealedParts, aad: string): string | undefined {
   try {
     const decipher = createDecipheriv('aes-256-gcm', key, body.subarray(0, IV_BYTES), { authTagLength: TAG_BYTES })
     decipher.setAAD(Buffer.from(header + aad, 'utf8'))
     decipher.setAuthTag(body.subarray(body.length - TAG_BYTES))
-    return Buffer.concat([decipher.update(body.subarray(IV_BYTES, body.length - TAG_BYTES)), decipher.final()]).toString('utf8')
+    const plaintext = Buffer.concat([decipher.update(body.subarray(IV_BYTES, body.length - TAG_BYTES)), decipher.final()])
+    return (compressed ? inflateRawSync(plaintext, { maxOutputLength: MAX_PLAINTEXT_BYTES }) : plaintext).toString('utf8')
   } catch {
     return undefined
   }

@@ -6,6 +6,7 @@ const PURPOSE = 'msal-cache'
 const AAD = 'tid.oid-of-alice'
 const keyA = randomBytes(32)
 const keyB = randomBytes(32)
+const PINNED_V1 = 'v1.rgbEsqCQ.QlOQLlO1yJFwD4vUf0tg0EZt5qOGi8g9eAO0QAC-9DyMqAQGuQSAqSjriUFRgiod4SB5E6Ixe3up6JdvBqC4aoPiBrONr5It6KhxaDvKVrbITxomJNYhU8HEMNkWinxNuHs71e07IlXcC-eQG6-PwomOKsV1VL1vBcmw5_hT8mUp4iwcTOzjFr3248wZhfQX1PmTiJ-ujN4wZB1BeE-ZrZrW3hCPw9D5_InjJzGLJJhzrge7OwEh7kt5YQVdoSqh8-KHsTIkdL1t9Ch2b_2uItO0DQt-7IA5XpGJ6EZEyJ287EM2dUH5Y0Nl-8XeoJ2Yx-Ro_R7LpHIhPvWdrPk_nmGIdpDaae9rexN_WBFeJFO5AF358RL1ETwwAPm3FqE6jHC-gJiTF8Kh6GdtB7TViyG94-EgNxFVVeu02GWmvDjsVnEqpBz3CAD_Dti2__33l2sJ1DIjvMF3gZf4h3CsrinYOPmMTg'
 
 describe('keyring sealing (AES-256-GCM, HKDF per purpose)', () => {
   it('round-trips under the current key, never shows the plaintext, and seals differently each time', () => {
@@ -16,6 +17,42 @@ describe('keyring sealing (AES-256-GCM, HKDF per purpose)', () => {
     expect(keyring.open(sealed, AAD)).toBe(plaintext)
     expect(keyring.seal(plaintext, AAD)).not.toBe(sealed)
     expect(keyring.open(keyring.seal('', ''), '')).toBe('')
+  })
+
+  it('compresses values of 256 bytes and more before sealing them (v2) when that makes them smaller, and opens both formats', () => {
+    const keyring = createKeyring({ current: keyA, purpose: PURPOSE })
+    // An MSAL cache: JSON whose field names and account ids repeat around random token text.
+    const account = 'a11ce000-0000-0000-0000-000000000001.11111111-1111-1111-1111-111111111111'
+    const cache = JSON.stringify({
+      Account: { [account]: { home_account_id: account, environment: 'login.microsoftonline.com', realm: '11111111-1111-1111-1111-111111111111' } },
+      AccessToken: { [`${account}-accesstoken`]: { home_account_id: account, environment: 'login.microsoftonline.com', secret: randomBytes(1000).toString('base64url') } },
+      RefreshToken: { [`${account}-refreshtoken`]: { home_account_id: account, environment: 'login.microsoftonline.com', secret: randomBytes(600).toString('base64url') } },
+    })
+    const sealed = keyring.seal(cache, AAD)
+    expect(sealed.split('.')[0]).toBe('v2')
+    const v1Length = `v1.${keyring.currentKeyId}.`.length + Math.ceil((12 + Buffer.byteLength(cache) + 16) * 4 / 3)
+    expect(sealed.length).toBeLessThan(v1Length * 0.85)
+    expect(keyring.open(sealed, AAD)).toBe(cache)
+    // Short values are sealed as they are.
+    expect(keyring.seal('x'.repeat(255), AAD).split('.')[0]).toBe('v1')
+    expect(keyring.seal('x'.repeat(256), AAD).split('.')[0]).toBe('v2')
+    // The format is authenticated: a v2 value relabelled v1 (and the other way round) opens nothing.
+    const [, keyId, payload] = sealed.split('.') as [string, string, string]
+    expect(keyring.open(`v1.${keyId}.${payload}`, AAD)).toBeUndefined()
+    const [, shortId, shortPayload] = keyring.seal('secret', AAD).split('.') as [string, string, string]
+    expect(keyring.open(`v2.${shortId}.${shortPayload}`, AAD)).toBeUndefined()
+    // Still bound to its aad and key, and flipped bytes open nothing.
+    expect(keyring.open(sealed, 'bob')).toBeUndefined()
+    expect(createKeyring({ current: keyB, purpose: PURPOSE }).open(sealed, AAD)).toBeUndefined()
+    const body = Buffer.from(payload, 'base64url')
+    body[20]! ^= 0x01
+    expect(keyring.open(`v2.${keyId}.${body.toString('base64url')}`, AAD)).toBeUndefined()
+  })
+
+  it('opens values sealed before compression existed (v1, pinned), so stored partitions survive the upgrade', () => {
+    // Sealed by the v1-only keyring of commit eeebb99 under Buffer.alloc(32, 7), purpose msal-cache, aad "alice".
+    const keyring = createKeyring({ current: Buffer.alloc(32, 7), purpose: PURPOSE })
+    expect(keyring.open(PINNED_V1, 'alice')).toBe(`{"RefreshToken":{"secret":"${'r'.repeat(300)}"}}`)
   })
 
   it('carries the short, public id of the key it was sealed under', () => {
