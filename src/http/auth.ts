@@ -52,9 +52,7 @@ export interface AuthChainOptions {
  */
 export function authChain (app: FastifyInstance, options: AuthChainOptions): void {
   app.decorateRequest('caller', undefined)
-  app.addHook('onRequest', async (request) => {
-    const auth = request.routeOptions.config.auth
-    if (auth === undefined || auth === 'public') return
+  const authenticate = async (request: FastifyRequest, auth: Exclude<RouteAuth, 'public'>): Promise<void> => {
     for (const strategy of options.strategies) {
       if (!strategy.serves.has(auth)) continue
       const caller = await strategy.authenticate(request)
@@ -66,6 +64,15 @@ export function authChain (app: FastifyInstance, options: AuthChainOptions): voi
     throw relayError('credentials_missing', auth === 'browser'
       ? 'Sign in at /auth/login.'
       : 'Sign in at /auth/login or send an Entra access token for the relay.', { intent: { kind: 'sign_in' } })
+  }
+  // With `done`: a public route goes on without a promise; the others wait for their strategies.
+  app.addHook('onRequest', (request, _reply, done) => {
+    const auth = request.routeOptions.config.auth
+    if (auth === undefined || auth === 'public') {
+      done()
+      return
+    }
+    authenticate(request, auth).then(() => { done() }, (err: unknown) => { done(err as Error) })
   })
 }
 

@@ -24,8 +24,12 @@ export function shedLoad (app: FastifyInstance, options: { lagLimitMs: number, o
     clearInterval(sampler)
     histogram.disable()
   })
-  app.addHook('onRequest', async (request) => {
-    if (Date.now() >= sheddingUntil || EXEMPT.has(request.url.split('?')[0] ?? '')) return
+  // Written with `done` (it never waits); a throw is caught by Fastify's hook runner and becomes the error answer.
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (Date.now() >= sheddingUntil || EXEMPT.has(request.url.split('?')[0] ?? '')) {
+      done()
+      return
+    }
     options.onShed?.()
     throw temporarilyUnavailable('overloaded', 'The relay is overloaded; retry shortly.', 2)
   })

@@ -14,12 +14,15 @@ export interface McpOriginOptions {
 export function guardMcpOrigin (app: FastifyInstance, options: McpOriginOptions): void {
   const hosts = new Set(options.allowedHosts.map((host) => host.toLowerCase()))
   const origins = new Set([options.publicUrl.origin, ...options.allowedOrigins])
-  app.addHook('onRequest', async (request) => {
+  // Written with `done` (it never waits); a throw is caught by Fastify's hook runner and becomes the error answer.
+  app.addHook('onRequest', (request, _reply, done) => {
     const resource = resourcePathOf(request.url)
-    if (resource === undefined || !resource.startsWith('/mcp')) return
-    // request.host follows TRUST_PROXY (X-Forwarded-Host from a trusted proxy only).
-    if (!hosts.has(request.host.toLowerCase())) throw relayError('host_not_allowed', 'This MCP endpoint does not answer to that Host.')
-    const origin = request.headers.origin
-    if (origin !== undefined && !origins.has(origin)) throw relayError('origin_not_allowed', 'Requests from this Origin are not allowed.')
+    if (resource !== undefined && resource.startsWith('/mcp')) {
+      // request.host follows TRUST_PROXY (X-Forwarded-Host from a trusted proxy only).
+      if (!hosts.has(request.host.toLowerCase())) throw relayError('host_not_allowed', 'This MCP endpoint does not answer to that Host.')
+      const origin = request.headers.origin
+      if (origin !== undefined && !origins.has(origin)) throw relayError('origin_not_allowed', 'Requests from this Origin are not allowed.')
+    }
+    done()
   })
 }

@@ -14,10 +14,12 @@ export const SECURITY_HEADERS = {
 } as const
 
 export function securityHeaders (app: FastifyInstance): void {
-  app.addHook('onSend', async (_request, reply, payload) => {
-    for (const [name, value] of Object.entries(SECURITY_HEADERS)) reply.header(name, value)
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    reply.header('x-content-type-options', SECURITY_HEADERS['x-content-type-options'])
+    reply.header('referrer-policy', SECURITY_HEADERS['referrer-policy'])
+    reply.header('x-frame-options', SECURITY_HEADERS['x-frame-options'])
     if (!reply.hasHeader('content-security-policy')) reply.header('content-security-policy', API_CSP)
-    return payload
+    done(null, payload)
   })
 }
 
