@@ -90,7 +90,7 @@ export async function createServices (deps: ServiceDeps): Promise<Services> {
     return resource
   }
   const now = deps.now === undefined ? {} : { now: deps.now }
-  const keyring = (purpose: string) => createKeyring({ current: config.tokenEncryptionKey, previous: config.tokenEncryptionKeyPrevious, purpose })
+  const keyring = (purpose: string, compress = false) => createKeyring({ current: config.tokenEncryptionKey, previous: config.tokenEncryptionKeyPrevious, purpose, compress })
 
   const dispatcher = deps.fetch === undefined ? own(createDispatcher({ trustedCaPem: config.trustedCaPem }), (d) => d.close()) : undefined
   const fetch = deps.fetch ?? createFetch(dispatcher as NonNullable<typeof dispatcher>)
@@ -127,7 +127,7 @@ export async function createServices (deps: ServiceDeps): Promise<Services> {
   })
   const sessions = new SessionService({
     store,
-    keyring: keyring('msal-cache'),
+    keyring: keyring('msal-cache', true),
     msal,
     relayScope: config.relayScope,
     allowedTenants: config.allowedTenants,

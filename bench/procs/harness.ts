@@ -153,7 +153,7 @@ async function s5 (quick: boolean, username: string, password: string): Promise<
     // held a second time, in clear, by the relay-scoped token memo.
     const cacheJson = template.fresh()
     // As the sessions' partitions are sealed (compressed, then sealed as base64url text; the length does not depend on the key).
-    const sealed = createKeyring({ current: config.tokenEncryptionKey, purpose: 'bench' }).seal(cacheJson, 'bench').length
+    const sealed = createKeyring({ current: config.tokenEncryptionKey, purpose: 'bench', compress: true }).seal(cacheJson, 'bench').length
     lines.push(`    of which: MSAL cache JSON ${cacheJson.length} B (tokens ${template.tokenBytes} B) sealed as ${sealed} B of text; the memo's own copy of the access token ${template.accessTokenBytes} B`)
     sessionIds.length = 0
 

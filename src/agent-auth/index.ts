@@ -50,7 +50,7 @@ export async function createAgentAuth (o: AgentAuthOptions): Promise<AgentAuth> 
   const { config, logger } = o
   const issuer = config.publicUrl.origin
   const masterKey = config.tokenEncryptionKey
-  const keyring = (purpose: string) => createKeyring({ current: masterKey, previous: config.tokenEncryptionKeyPrevious, purpose })
+  const keyring = (purpose: string, compress = false) => createKeyring({ current: masterKey, previous: config.tokenEncryptionKeyPrevious, purpose, compress })
   const durable = o.stores.durable
   const requestIds = new WeakMap<IncomingMessage, string>()
   const resources = resourcePaths(config.mcpServers.map((s) => s.id)).map((path) => `${issuer}${path}`)
@@ -58,7 +58,7 @@ export async function createAgentAuth (o: AgentAuthOptions): Promise<AgentAuth> 
 
   const grants = new AgentGrants({
     store: durable,
-    keyring: keyring('agent-grant-msal'),
+    keyring: keyring('agent-grant-msal', true),
     msal: o.msal,
     relayScope: config.relayScope,
     allowedTenants: config.allowedTenants,

@@ -7,12 +7,11 @@ import { deflateRawSync, inflateRawSync } from 'node:zlib'
  * TOKEN_ENCRYPTION_KEY_PREVIOUS still open while callers re-seal them under the current key.
  *
  * Format: `v1.<key id>.<base64url(iv ‖ ciphertext ‖ tag)>`; the GCM additional data is the header plus the caller's `aad`.
- * `v2` is the same over the raw-DEFLATE of the plaintext: values of COMPRESS_MIN_BYTES and more (MSAL cache
- * partitions, provider records) are compressed before they are sealed when that makes them smaller. The format is
+ * `v2` is the same over the raw-DEFLATE of the plaintext: a keyring made with `compress` (MSAL cache partitions)
+ * compresses values of COMPRESS_MIN_BYTES and more before sealing them when that makes them smaller. The format is
  * in the authenticated header, so a value cannot be passed off as the other one. Compression before encryption
  * leaks only a sealed value's length, to whoever reads the store, and no one outside can put chosen text next to a
- * token in one value and watch the length change (the CRIME conditions): a partition holds Entra's answers, a
- * provider record oidc-provider's fields.
+ * token in one value and watch the length change (the CRIME conditions): a partition holds Entra's answers.
  */
 export interface Keyring {
   /** Seals under the current key, bound to `aad` (where the value is stored, e.g. the user's partition key). */
@@ -32,6 +31,12 @@ export interface KeyringOptions {
   previous?: Buffer | undefined
   /** What the values are for; each purpose gets its own derived key, so one key never serves two uses. */
   purpose: string
+  /**
+   * Seal values of COMPRESS_MIN_BYTES and more as v2 (DEFLATE first). For values written seldom and held long
+   * (MSAL partitions); not for ones written or opened on every request, where zlib's per-call set-up costs more
+   * than the bytes it saves. Either keyring opens both formats.
+   */
+  compress?: boolean
 }
 
 const MASTER_KEY_BYTES = 32
@@ -66,7 +71,7 @@ export function createKeyring (options: KeyringOptions): Keyring {
     seal: (plaintext, aad) => {
       let bytes = Buffer.from(plaintext, 'utf8')
       let format = FORMAT
-      if (bytes.length >= COMPRESS_MIN_BYTES) {
+      if (options.compress === true && bytes.length >= COMPRESS_MIN_BYTES) {
         const deflated = deflateRawSync(bytes)
         if (deflated.length < bytes.length) {
           bytes = deflated

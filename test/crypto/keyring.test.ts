@@ -19,8 +19,8 @@ describe('keyring sealing (AES-256-GCM, HKDF per purpose)', () => {
     expect(keyring.open(keyring.seal('', ''), '')).toBe('')
   })
 
-  it('compresses values of 256 bytes and more before sealing them (v2) when that makes them smaller, and opens both formats', () => {
-    const keyring = createKeyring({ current: keyA, purpose: PURPOSE })
+  it('with compress, seals values of 256 bytes and more DEFLATEd (v2) when that makes them smaller, and opens both formats', () => {
+    const keyring = createKeyring({ current: keyA, purpose: PURPOSE, compress: true })
     // An MSAL cache: JSON whose field names and account ids repeat around random token text.
     const account = 'a11ce000-0000-0000-0000-000000000001.11111111-1111-1111-1111-111111111111'
     const cache = JSON.stringify({
@@ -36,6 +36,10 @@ describe('keyring sealing (AES-256-GCM, HKDF per purpose)', () => {
     // Short values are sealed as they are.
     expect(keyring.seal('x'.repeat(255), AAD).split('.')[0]).toBe('v1')
     expect(keyring.seal('x'.repeat(256), AAD).split('.')[0]).toBe('v2')
+    // Without compress (values written or opened on every request) nothing is compressed; v2 values still open.
+    const plain = createKeyring({ current: keyA, purpose: PURPOSE })
+    expect(plain.seal(cache, AAD).split('.')[0]).toBe('v1')
+    expect(plain.open(sealed, AAD)).toBe(cache)
     // The format is authenticated: a v2 value relabelled v1 (and the other way round) opens nothing.
     const [, keyId, payload] = sealed.split('.') as [string, string, string]
     expect(keyring.open(`v1.${keyId}.${payload}`, AAD)).toBeUndefined()

@@ -15,7 +15,7 @@ describe('createStoreOboCache', () => {
     await cache.set('k1', token, 60_000)
     expect(await cache.get('k1')).toEqual(token)
     const raw = await store.get('obo:k1')
-    expect(raw).toMatch(/^v1\./) // short: sealed as it is
+    expect(raw).toMatch(/^v1\./)
     expect(raw).not.toContain('secret-payload')
   })
 
