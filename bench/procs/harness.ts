@@ -15,6 +15,7 @@ import type { MsalFactory } from '../../src/entra/msal.ts'
 import { createMemoryOboCache } from '../../src/stores/obo-cache.ts'
 import { createMemoryStore } from '../../src/stores/memory.ts'
 import type { UserAssertion } from '../../src/caller/user-assertion.ts'
+import type { Store } from '../../src/stores/types.ts'
 import { createStoreAdapter } from '../../src/agent-auth/adapter.ts'
 import { createKeyring } from '../../src/crypto/keyring.ts'
 import { ready, serveIpc } from '../lib/ipc-child.ts'
@@ -121,13 +122,36 @@ async function msalCacheTemplate (services: Awaited<ReturnType<typeof createServ
   }
 }
 
+/**
+ * The store as the services use it, plus the sizes of what is written while `recording` (by key kind: the key
+ * up to its last `:`, e.g. `oidc:AccessToken`; sets as their members' bytes).
+ */
+function recordingStore (inner: Store): { store: Store, written: { recording: boolean, sizes: Map<string, number> } } {
+  const written = { recording: false, sizes: new Map<string, number>() }
+  const note = (key: string, bytes: number): void => {
+    if (!written.recording) return
+    const kind = key.slice(0, key.lastIndexOf(':')).replace(/^(oidc:\w+):grant$/, '$1 grant index') || key
+    written.sizes.set(kind, (written.sizes.get(kind) ?? 0) + bytes)
+  }
+  const store: Store = {
+    ...inner,
+    set: async (key, value, ttlMs) => { note(key, value.length); await inner.set(key, value, ttlMs) },
+    setIfAbsent: async (key, value, ttlMs) => { note(key, value.length); return await inner.setIfAbsent(key, value, ttlMs) },
+    compareAndSet: async (key, expected, next, ttlMs) => { note(key, next?.length ?? 0); return await inner.compareAndSet(key, expected, next, ttlMs) },
+    setAdd: async (key, members, ttlMs) => { note(key, members.reduce((sum, m) => sum + m.length, 0)); await inner.setAdd(key, members, ttlMs) },
+  }
+  return { store, written }
+}
+
 async function s5 (quick: boolean, username: string, password: string): Promise<NonNullable<HarnessResult['s5']>> {
   const count = quick ? 1_000 : 10_000
   const per10k = (bytesEach: number): number => bytesEach * 10_000
   const env = JSON.parse(process.env.BENCH_RELAY_ENV ?? '{}') as Record<string, string>
   const config = loadConfig(env)
   // A store that holds everything this test creates (the default memory store keeps 100k entries).
-  const services = await createServices({ config, logger: silent, store: createMemoryStore({ maxEntries: 2_000_000 }) })
+  // Both stores are one memory store, seen through a window that can list what one grant writes (its value sizes).
+  const { store, written } = recordingStore(createMemoryStore({ maxEntries: 2_000_000 }))
+  const services = await createServices({ config, logger: silent, store, transientStore: store })
   const lines: string[] = []
   try {
     const template = await msalCacheTemplate(services, username, password)
@@ -182,6 +206,8 @@ async function s5 (quick: boolean, username: string, password: string): Promise<
     before = heapAfterGc()
     const held: string[] = []
     for (let i = 0; i < count; i++) {
+      // The last grant's writes are listed below (where an agent grant's bytes go).
+      written.recording = i === count - 1
       const accountId = `${tid}.${randomUUID()}`
       const grant = new provider.Grant({ accountId, clientId })
       grant.addResourceScope(resource, scope)
@@ -213,6 +239,8 @@ async function s5 (quick: boolean, username: string, password: string): Promise<
     const agentOverhead = agentBytes - heldBytes - template.tokenBytes
     lines.push(`  agent grant      ${(per10k(agentBytes - heldBytes) / 1e6).toFixed(1)} MB per 10k = ${(agentBytes - heldBytes).toFixed(0)} B each, of which tokens ${template.tokenBytes} B (the grant's Entra access, refresh, id token) → ${agentOverhead.toFixed(0)} B beyond the tokens`)
     held.length = 0
+    written.recording = false
+    lines.push(`    of which, written for one grant: ${[...written.sizes].map(([what, bytes]) => `${what} ${bytes} B`).join(', ')}`)
 
     // OBO tokens: the memory cache as createServices builds it, filled through exchange().
     const obo = new OboService({ msal: instantMsal, cache: createMemoryOboCache(count * 2), logger: silent })
