@@ -2,8 +2,7 @@
 // tool-list watch reads at most the cap of it once (no reconnecting for more) and still forwards other servers' changes.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js'
-import { createDispatcher, createFetch, type FetchLike } from '../../src/net/http-client.ts'
-import { HOSTILE_APIS, startHostileStack, type HostileStack } from '../helpers/hostile.ts'
+import { countingFetch, HOSTILE_APIS, startHostileStack, type HostileStack } from '../helpers/hostile.ts'
 import { connectSdk } from '../helpers/mcp-clients.ts'
 
 const CAP = 1024 * 1024
@@ -15,32 +14,16 @@ const SOCKET_SLACK = 16 * 1024 * 1024
 let h: HostileStack
 let alice: string
 /** Bytes of each GET answer the relay's own fetch (the tool-list watch) read from the hostile server. */
-const watchReads: number[] = []
-let inner: FetchLike | undefined
-
-/** The relay's own outbound fetch, counting what it reads of the hostile GET streams (measurement, not a mock). */
-const countingFetch: FetchLike = async (input, init) => {
-  if (inner === undefined) throw new Error('not ready')
-  const response = await inner(input, init)
-  const url = String(input instanceof Request ? input.url : input)
-  if (!url.includes('/unterminated-get/mcp') || response.body === null || (init?.method ?? 'GET') !== 'GET') return response
-  const slot = watchReads.push(0) - 1
-  const counted = response.body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({
-    transform (chunk, controller) {
-      watchReads[slot] = (watchReads[slot] ?? 0) + chunk.byteLength
-      controller.enqueue(chunk)
-    },
-  }))
-  return new Response(counted, { status: response.status, headers: response.headers })
-}
+const watch = countingFetch((url, method) => url.includes('/unterminated-get/mcp') && method === 'GET')
+const watchReads = watch.reads
 
 beforeAll(async () => {
   h = await startHostileStack(['unterminated-get'], {
     pins: { 'unterminated-get': HOSTILE_APIS.unterminatedGet.appIdUri },
     relayEnv: { DOWNSTREAM_TIMEOUT_MS: '3000', DOWNSTREAM_MAX_RESPONSE_BYTES: String(CAP) },
-    relay: { fetch: countingFetch },
+    relay: { fetch: watch.fetch },
   })
-  inner = createFetch(createDispatcher({ trustedCaPem: h.stack.emulator.caPem }))
+  watch.connect(h.stack)
   alice = await h.stack.userToken('alice@contoso.test')
 })
 afterAll(async () => { await h?.close() })

@@ -5,6 +5,7 @@ import { freePort, type ExtraServer } from '../../dev/start-stack.ts'
 import { startHostileMcpServer, type Behaviour, type HostileMcpServer } from '../fixtures/hostile-mcp.ts'
 import { startTestStack, type TestStack } from './stack.ts'
 import type { DevStackOptions } from '../../dev/start-stack.ts'
+import { createDispatcher, createFetch, type FetchLike } from '../../src/net/http-client.ts'
 
 /** The hostile server's own APIs, each an emulator app the relay may obtain tokens for. */
 export const HOSTILE_APIS = {
@@ -64,4 +65,29 @@ export async function startHostileStack (behaviours: Behaviour[], options: DevSt
     await stack.close()
     throw err
   }
+}
+
+/**
+ * The relay's own outbound fetch (handed to it as `relay.fetch`), counting the body bytes it reads of the answers
+ * `counts` picks, one entry of `reads` per answer: a measurement, not a mock. `connect` gives it the real fetch
+ * once the stack's emulator CA is known.
+ */
+export function countingFetch (counts: (url: string, method: string) => boolean): { fetch: FetchLike, reads: number[], connect: (stack: TestStack) => void } {
+  const reads: number[] = []
+  let inner: FetchLike | undefined
+  const fetch: FetchLike = async (input, init) => {
+    if (inner === undefined) throw new Error('not ready')
+    const response = await inner(input, init)
+    const url = String(input instanceof Request ? input.url : input)
+    if (response.body === null || !counts(url, init?.method ?? 'GET')) return response
+    const slot = reads.push(0) - 1
+    const counted = response.body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({
+      transform (chunk, controller) {
+        reads[slot] = (reads[slot] ?? 0) + chunk.byteLength
+        controller.enqueue(chunk)
+      },
+    }))
+    return new Response(counted, { status: response.status, headers: response.headers })
+  }
+  return { fetch, reads, connect: (stack) => { inner = createFetch(createDispatcher({ trustedCaPem: stack.emulator.caPem })) } }
 }

@@ -2,8 +2,7 @@
 // the relay had answered 504; an unterminated SSE event grew memory without bound; opening a session
 // (initialize) ignored DOWNSTREAM_TIMEOUT_MS and the caller leaving; responses were not aborted on timeout.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createDispatcher, createFetch, type FetchLike } from '../../src/net/http-client.ts'
-import { HOSTILE_APIS, startHostileStack, type HostileStack } from '../helpers/hostile.ts'
+import { countingFetch, HOSTILE_APIS, startHostileStack, type HostileStack } from '../helpers/hostile.ts'
 
 const CAP = 1024 * 1024
 const TIMEOUT_MS = 3000
@@ -13,32 +12,16 @@ const READ_SLACK = 128 * 1024
 let h: HostileStack
 let alice: string
 /** Bytes of response bodies the relay read from the hostile server, per tool call. */
-const readBytes: number[] = []
-let inner: FetchLike | undefined
-
-/** The relay's own outbound fetch, counting what it reads from the hostile server (measurement, not a mock). */
-const countingFetch: FetchLike = async (input, init) => {
-  if (inner === undefined) throw new Error('not ready')
-  const response = await inner(input, init)
-  const url = String(input instanceof Request ? input.url : input)
-  if (!url.includes('/bounded/mcp') || response.body === null || init?.method !== 'POST') return response
-  const slot = readBytes.push(0) - 1
-  const counted = response.body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({
-    transform (chunk, controller) {
-      readBytes[slot] = (readBytes[slot] ?? 0) + chunk.byteLength
-      controller.enqueue(chunk)
-    },
-  }))
-  return new Response(counted, { status: response.status, headers: response.headers })
-}
+const counting = countingFetch((url, method) => url.includes('/bounded/mcp') && method === 'POST')
+const readBytes = counting.reads
 
 beforeAll(async () => {
   h = await startHostileStack(['bounded', 'hang'], {
     pins: { bounded: HOSTILE_APIS.bounded.appIdUri, hang: HOSTILE_APIS.hang.appIdUri },
     relayEnv: { DOWNSTREAM_TIMEOUT_MS: String(TIMEOUT_MS), DOWNSTREAM_MAX_RESPONSE_BYTES: String(CAP) },
-    relay: { fetch: countingFetch },
+    relay: { fetch: counting.fetch },
   })
-  inner = createFetch(createDispatcher({ trustedCaPem: h.stack.emulator.caPem }))
+  counting.connect(h.stack)
   alice = await h.stack.userToken('alice@contoso.test')
   // Open the session first, so each case below measures only its own tool call.
   expect((await callTool('ok')).status).toBe(200)
