@@ -13,11 +13,18 @@ export function shedLoad (app: FastifyInstance, options: { lagLimitMs: number, o
   const intervalMs = Math.max(50, Math.min(1000, options.lagLimitMs))
   /** Shedding goes on for a second after the last window that lagged: back-pressure, not flapping. */
   let sheddingUntil = 0
+  let dueAt = Date.now() + intervalMs
   const sampler = setInterval(() => {
+    const now = Date.now()
+    // The histogram's own timer and this one both fire late after a stall, in either order; when this one runs
+    // first, the window does not hold the stall yet. How late this timer itself is counts as lag too, so a
+    // stall is seen by the first sample after it, whichever timer libuv runs first.
+    const lateMs = now - dueAt
+    dueAt = now + intervalMs
     // An empty window (no sample yet) means no measured lag, not an infinite one.
-    const lagMs = histogram.count === 0 ? 0 : histogram.max / 1e6
+    const lagMs = Math.max(lateMs, histogram.count === 0 ? 0 : histogram.max / 1e6)
     histogram.reset()
-    if (lagMs > options.lagLimitMs) sheddingUntil = Date.now() + Math.max(intervalMs, 1000)
+    if (lagMs > options.lagLimitMs) sheddingUntil = now + Math.max(intervalMs, 1000)
   }, intervalMs)
   sampler.unref()
   app.addHook('onClose', async () => {
