@@ -25,6 +25,7 @@ import { callToolOnce, firstProgressMs, mcpHeaders, openSession, toolCallBody } 
 import { startNginx, type Nginx } from './lib/nginx.ts'
 import { formatTable, median, ratio, type Row } from './lib/report.ts'
 import { loginAgentWithDpop } from './lib/agent-login.ts'
+import { dpopVerifyCpuUs } from './lib/dpop-floor.ts'
 import type { RunResult, RunSpec } from './procs/load.ts'
 import type { HarnessResult } from './procs/harness.ts'
 
@@ -253,6 +254,14 @@ async function main (): Promise<void> {
     results.s7_auth_cpu_us = m.cpuUsPerReq ?? Number.NaN
     results.s7_dpop_cpu_us = d.cpuUsPerReq ?? Number.NaN
     results.s7_healthz_cpu_us = h.cpuUsPerReq ?? Number.NaN
+    // The floor: even if the DPoP path cost nothing beyond /healthz and its one signature check, it would keep
+    // /healthz's CPU ÷ (that + the check) of /healthz's throughput (CPU-bound rows; both on the relay's machine).
+    const verify = await dpopVerifyCpuUs({ ...agent.dpop, accessToken: agent.accessToken, htu: dpop.htu, count: QUICK ? 2_000 : 10_000, concurrency: S7_CONNECTIONS })
+    results.s7_dpop_verify_cpu_us = verify.joseUs
+    results.s7_dpop_bare_verify_cpu_us = verify.bareUs
+    results.s7_dpop_ceiling_vs_healthz = ratio(h.cpuUsPerReq ?? Number.NaN, (h.cpuUsPerReq ?? Number.NaN) + verify.bareUs)
+    tables[tables.length - 1] += `\n  the proof's signature check alone (${agent.dpop.alg}, in the bench process): ${verify.joseUs.toFixed(0)} µs CPU through jose (as the relay does it), ${verify.bareUs.toFixed(0)} µs bare (node:crypto)\n` +
+      `  → a DPoP request costs at least /healthz + the bare check: at most ${results.s7_dpop_ceiling_vs_healthz.toFixed(2)} of /healthz's throughput (target 0.8)`
   }
 
   // ---------------------------------------------------------------- S6: streaming

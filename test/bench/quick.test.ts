@@ -8,6 +8,8 @@ const KEYS = [
   's2_relay_vs_direct', 's2_relay_vs_nginx', 's2_relay_vs_minimal_proxy', 's2_added_ms_serial', 's2_relay_cpu_us_per_call',
   's3_hit_cost_100k_vs_10', 's4_entra_calls_one_replica', 's4_entra_calls_two_replicas',
   's5_bytes_per_session', 's5_bytes_per_obo_entry', 's6_first_event_relay_vs_direct', 's7_auth_vs_healthz',
+  // The DPoP row's floor (the bare signature check) is printed beside it.
+  's7_dpop_vs_healthz', 's7_dpop_ceiling_vs_healthz',
 ]
 
 describe('npm run bench -- --quick', () => {
