@@ -6,7 +6,7 @@
 //   --paths 'relay /mcp/trivial|direct' only those rows; --relay-cpu-prof relays under --cpu-prof; --run-sec N;
 //   --relay-dir DIR another checkout's relay (before/after comparisons)
 // Every server runs in its own process on loopback: the Entra emulator, the notes MCP server, the trivial
-// upstream, nginx, the minimal proxy, the relay (and two Redis-backed replicas for S4), the load generator
+// upstream, nginx, the minimal proxy (node:http and on Fastify), the relay (and two Redis-backed replicas for S4), the load generator
 // (autocannon) and the in-process harness of S3 and S5. Heap and CPU of a relay are read inside it over IPC
 // (bench/relay-probe.ts). Every loop is bounded; every process stops on exit, failure or Ctrl-C.
 // The last line printed is `BENCH {…}`: the ratios (relay ÷ baseline) and figures of the issue.
@@ -157,15 +157,18 @@ async function main (): Promise<void> {
   // ---------------------------------------------------------------- S1, S2: tool calls and relay overhead
   let nginx: Nginx | undefined
   let minimal: BenchChild | undefined
+  let fastifyProxy: BenchChild | undefined
   if (wants('S1') || wants('S2')) {
     nginx = await startNginx(nginxBin!.path, [
       { upstream: new URL(notesDirect).origin, authorization: bearer(oboNotes) },
       { upstream: new URL(trivialUrl).origin, authorization: bearer(oboTrivial) },
     ])
     minimal = await startChild('minimal-proxy', process.execPath, { args: [join(ROOT, 'bench/procs/minimal-proxy.ts')], env: { BENCH_UPSTREAM: new URL(trivialUrl).origin, BENCH_OBO_TOKEN: oboTrivial } })
+    fastifyProxy = await startChild('fastify-proxy', process.execPath, { args: [join(ROOT, 'bench/procs/fastify-proxy.ts')], env: { BENCH_UPSTREAM: new URL(trivialUrl).origin, BENCH_OBO_TOKEN: oboTrivial } })
   }
   const nginxCpu = async (): Promise<number> => await procCpuMicros(nginx!.workerPid)
   const minimalCpu = async (): Promise<number> => await procCpuMicros(minimal!.pid)
+  const fastifyProxyCpu = async (): Promise<number> => await procCpuMicros(fastifyProxy!.pid)
 
   const mcpTarget = async (label: string, url: string, authorization: string, tool: string, cpu?: () => Promise<number>, relayProcess?: RelayProcess): Promise<Target> => {
     const sessionId = await openSession(url, authorization)
@@ -206,6 +209,7 @@ async function main (): Promise<void> {
       await mcpTarget('direct', trivialUrl, bearer(oboTrivial), TRIVIAL_TOOL),
       await mcpTarget('nginx', `${nginx!.origins[1]}/mcp`, bearer(userToken), TRIVIAL_TOOL, nginxCpu),
       await mcpTarget('minimal proxy', `${String(minimal!.info.url)}/mcp`, bearer(userToken), TRIVIAL_TOOL, minimalCpu),
+      await mcpTarget('fastify proxy', `${String(fastifyProxy!.info.url)}/mcp`, bearer(userToken), TRIVIAL_TOOL, fastifyProxyCpu),
       await mcpTarget('relay /mcp/trivial', `${relay.url}/mcp/trivial`, bearer(userToken), TRIVIAL_TOOL, relayCpu, relay),
       await mcpTarget('relay /mcp', `${relay.url}/mcp`, bearer(userToken), `trivial__${TRIVIAL_TOOL}`, relayCpu, relay),
       await restTarget('relay REST', 'trivial', TRIVIAL_TOOL),
@@ -214,8 +218,8 @@ async function main (): Promise<void> {
     tables.push(formatTable(`S2 relay overhead: a trivial upstream (fixed JSON-RPC result), ${S2_CONNECTIONS} connections`, rows))
     const serial = await measureRows('S2', targets, 1)
     tables.push(formatTable('S2 relay overhead, serial (1 connection): added ms per call = 1000/rps(path) − 1000/rps(direct)', serial, { addedMs: true }))
-    const [direct, viaNginx, viaMinimal, passthrough, aggregate, rest] = rows as [Row, Row, Row, Row, Row, Row]
-    const [sDirect, , sMinimal, sPassthrough, sAggregate, sRest] = serial as [Row, Row, Row, Row, Row, Row]
+    const [direct, viaNginx, viaMinimal, viaFastify, passthrough, aggregate, rest] = rows as [Row, Row, Row, Row, Row, Row, Row]
+    const [sDirect, , sMinimal, sFastify, sPassthrough, sAggregate, sRest] = serial as [Row, Row, Row, Row, Row, Row, Row]
     results.s2_relay_vs_direct = ratio(passthrough.rps, direct.rps)
     results.s2_relay_vs_nginx = ratio(passthrough.rps, viaNginx.rps)
     results.s2_relay_vs_minimal_proxy = ratio(passthrough.rps, viaMinimal.rps)
@@ -225,6 +229,9 @@ async function main (): Promise<void> {
     results.s2_rest_vs_direct = ratio(rest.rps, direct.rps)
     results.s2_added_ms_serial = 1000 / sPassthrough.rps - 1000 / sDirect.rps
     results.s2_minimal_proxy_added_ms_serial = 1000 / sMinimal.rps - 1000 / sDirect.rps
+    results.s2_fastify_proxy_added_ms_serial = 1000 / sFastify.rps - 1000 / sDirect.rps
+    results.s2_fastify_proxy_vs_minimal_proxy = ratio(viaFastify.rps, viaMinimal.rps)
+    results.s2_fastify_proxy_cpu_us_per_call = viaFastify.cpuUsPerReq ?? Number.NaN
     results.s2_aggregate_added_ms_serial = 1000 / sAggregate.rps - 1000 / sDirect.rps
     results.s2_rest_added_ms_serial = 1000 / sRest.rps - 1000 / sDirect.rps
     results.s2_relay_cpu_us_per_call = passthrough.cpuUsPerReq ?? Number.NaN
@@ -235,6 +242,7 @@ async function main (): Promise<void> {
   }
   await nginx?.stop()
   await minimal?.stop()
+  await fastifyProxy?.stop()
 
   // ---------------------------------------------------------------- S7: caller authentication
   if (wants('S7')) {
