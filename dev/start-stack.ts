@@ -1,7 +1,6 @@
 // The dev stack as a function: Entra emulator (HTTPS) + sample MCP servers + the relay, wired together.
 // `npm run dev` and the end-to-end tests both start it, so tests run what a new user runs.
 import { writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { dirname, join } from 'node:path'
 import type { Logger } from 'pino'
 import { loadConfig, type Config } from '../src/config/index.ts'
@@ -20,6 +19,9 @@ import {
   type EmulatorOptions,
 } from './entra-emulator/index.ts'
 import { startSampleMcpServer, type SampleMcpOptions, type SampleMcpServer } from './sample-mcp/index.ts'
+import { freePort } from './free-port.ts'
+
+export { freePort }
 
 /** The relay's counterparts: the Entra emulator and the two sample MCP servers trusting it. */
 export interface DevServicesOptions {
@@ -77,17 +79,6 @@ export interface DevStack {
 }
 
 /** A free loopback port, for the relay whose public URL must be known before it listens. */
-export async function freePort (host = '127.0.0.1'): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, host, () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0))
-    })
-  })
-}
-
 /** Starts the emulator and the sample servers (which validate tokens against the emulator's issuer); `npm run dev` adds the relay. */
 export async function startDevServices (options: DevServicesOptions = {}): Promise<DevServices> {
   const host = options.host ?? '127.0.0.1'

@@ -1,11 +1,11 @@
 // Real redis-server processes for tests: one node, or a local Redis Cluster; loopback, free ports, no persistence.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { inject } from 'vitest'
+import { freePort } from '../../dev/free-port.ts'
 
 const HOST = '127.0.0.1'
 const CLUSTER_SLOTS = 16384
@@ -70,7 +70,7 @@ export async function startRedisServer (options: RedisServerOptions = {}): Promi
 
   // Another process may take a free port between our probe and redis binding it: try another one.
   for (let attempt = 1; ; attempt++) {
-    port = await freePort()
+    port = await freePort(HOST)
     try {
       await launch()
       break
@@ -204,17 +204,6 @@ async function terminate (child: ChildProcess): Promise<void> {
   const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS)
   await exited
   clearTimeout(timer)
-}
-
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, HOST, () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0))
-    })
-  })
 }
 
 async function waitFor (condition: () => Promise<boolean>, timeoutMs: number, message: string): Promise<void> {
