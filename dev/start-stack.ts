@@ -78,7 +78,6 @@ export interface DevStack {
   close: () => Promise<void>
 }
 
-/** A free loopback port, for the relay whose public URL must be known before it listens. */
 /** Starts the emulator and the sample servers (which validate tokens against the emulator's issuer); `npm run dev` adds the relay. */
 export async function startDevServices (options: DevServicesOptions = {}): Promise<DevServices> {
   const host = options.host ?? '127.0.0.1'
