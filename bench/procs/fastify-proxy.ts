@@ -6,17 +6,13 @@ import type { AddressInfo } from 'node:net'
 import Fastify from 'fastify'
 import { Pool } from 'undici'
 import { ready, serveIpc } from '../lib/ipc-child.ts'
+import { headerCopy } from '../lib/proxy-headers.ts'
 
 const upstream = new URL(process.env.BENCH_UPSTREAM ?? '')
 const authorization = `Bearer ${process.env.BENCH_OBO_TOKEN ?? ''}`
 const pool = new Pool(upstream.origin, { connections: 128, keepAliveTimeout: 30_000 })
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'host', 'upgrade', 'te', 'trailer', 'proxy-connection', 'content-length'])
-
-function copyHeaders (headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {}
-  for (const [name, value] of Object.entries(headers)) if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value
-  return out
-}
+// Fastify sets the answer's content-length itself, undici the request's.
+const copyHeaders = headerCopy(['content-length'])
 
 const app = Fastify({ logger: false })
 app.removeAllContentTypeParsers()

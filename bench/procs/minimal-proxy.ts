@@ -1,21 +1,16 @@
 // Bench process: the floor of S2, a minimal Node reverse proxy: node:http in, undici Pool.request out with the
 // request piped up and the answer piped back, and one header swapped (Authorization → the OBO token). No token
 // check, no cache, no policy: what any Node gateway costs at least.
-import { createServer, type IncomingHttpHeaders } from 'node:http'
+import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Pool } from 'undici'
 import { ready, serveIpc } from '../lib/ipc-child.ts'
+import { headerCopy } from '../lib/proxy-headers.ts'
 
 const upstream = new URL(process.env.BENCH_UPSTREAM ?? '')
 const authorization = `Bearer ${process.env.BENCH_OBO_TOKEN ?? ''}`
 const pool = new Pool(upstream.origin, { connections: 128, keepAliveTimeout: 30_000 })
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'host', 'upgrade', 'te', 'trailer', 'proxy-connection'])
-
-function copyHeaders (headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {}
-  for (const [name, value] of Object.entries(headers)) if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value
-  return out
-}
+const copyHeaders = headerCopy()
 
 const server = createServer((req, res) => {
   const headers = copyHeaders(req.headers)
