@@ -19,6 +19,7 @@ import { StreamGuard } from './gateway/stream-guard.ts'
 import { ToolFilter } from './gateway/tool-filter.ts'
 import { McpClientPool } from './mcp/client-pool.ts'
 import { ToolService } from './mcp/tool-service.ts'
+import type { Dispatcher } from 'undici'
 import { createDispatcher, createFetch, type FetchLike } from './net/http-client.ts'
 import { createSafeFetcher, type LookupFn } from './net/safe-fetch.ts'
 import type { ReadinessCheck } from './routes/ops.ts'
@@ -38,6 +39,8 @@ export interface ServiceDeps {
   store?: Store
   /** Short-lived unauthenticated state (default: a bounded memory store; replicas pass the shared one). */
   transientStore?: Store
+  /** Connections to MCP servers (the gateway's and the REST API's); tests wrap one to count what the relay reads. */
+  mcpDispatcher?: Dispatcher
   /** DNS resolver for scope discovery (tests inject one to prove SSRF refusals without connecting). */
   discoveryLookup?: LookupFn
   now?: () => number
@@ -165,7 +168,10 @@ export async function createServices (deps: ServiceDeps): Promise<Services> {
     keyring: keyring('login-transaction'),
     ...now,
   })
-  const pool = own(new McpClientPool({ fetch, logger, maxResponseBytes: config.downstreamMaxResponseBytes, closeTimeoutMs: Math.min(config.downstreamTimeoutMs, 5_000) }), (p) => p.close())
+  // Its own connection pool to MCP servers, kept alive: the pass-through and the REST API are the hot paths
+  // (benchmarked against a plain proxy).
+  const mcpDispatcher = deps.mcpDispatcher ?? own(createDispatcher({ trustedCaPem: config.trustedCaPem }), (d) => d.close())
+  const pool = own(new McpClientPool({ dispatcher: mcpDispatcher, logger, closeTimeoutMs: Math.min(config.downstreamTimeoutMs, 5_000) }), (p) => p.close())
   metrics.observeMcpClients(() => pool.size)
   const tools = new ToolService({ registry, discovery, obo, pool, logger, fetch, timeoutMs: config.downstreamTimeoutMs, maxResponseBytes: config.downstreamMaxResponseBytes, onDownstream: metrics.downstream })
 
@@ -192,15 +198,13 @@ export async function createServices (deps: ServiceDeps): Promise<Services> {
   // A grant revoked here ends its open MCP streams at once (other replicas find out at their next sweep).
   agentAuth.grants.onRevoked((record) => { streamGuard.endGrant(record.grantId) })
   const sessionBindings = new SessionBindings(store, config.mcpSessionTtlSec * 1000, deps.now)
-  // Its own connection pool, kept alive: the pass-through is the hot path (benchmarked against a plain proxy).
-  const gatewayDispatcher = own(createDispatcher({ trustedCaPem: config.trustedCaPem }), (d) => d.close())
   const passthrough = new PassthroughProxy({
     registry,
     discovery,
     obo,
     bindings: sessionBindings,
     filter: toolFilter,
-    dispatcher: gatewayDispatcher,
+    dispatcher: mcpDispatcher,
     logger,
     headersTimeoutMs: config.downstreamTimeoutMs,
     idleTimeoutMs: config.streamIdleTimeoutMs,

@@ -1,9 +1,7 @@
 // One bounded exchange with an MCP server: a deadline, the caller's abort, a byte cap, and what the server
-// said in a 401/403. The SDK's transports fetch through `createDownstreamFetch`, which finds the call they
-// run in through AsyncLocalStorage, so concurrent calls on one pooled session never share a signal.
-import { AsyncLocalStorage } from 'node:async_hooks'
-import { limitResponse, type ResponseTooLargeError } from '../net/body-limit.ts'
-import type { FetchLike } from '../net/http-client.ts'
+// said in a 401/403. Each request of the exchange is handed the call, so concurrent calls on one pooled
+// session never share a signal.
+import type { ResponseTooLargeError } from '../net/body-limit.ts'
 
 export type CallEnd = 'timeout' | 'too_large' | 'caller_gone'
 
@@ -71,56 +69,5 @@ export class DownstreamCall {
   dispose (): void {
     clearTimeout(this.#timer)
     this.#callerSignal?.removeEventListener('abort', this.#onCallerAbort)
-  }
-
-  async run<T> (operation: () => Promise<T>): Promise<T> {
-    return await current.run(this, operation)
-  }
-}
-
-const current = new AsyncLocalStorage<DownstreamCall>()
-const CANCELLATION_TIMEOUT_MS = 2_000
-
-function isCancellation (body: unknown): boolean {
-  if (typeof body !== 'string' || body.length > 4096) return false
-  try {
-    return (JSON.parse(body) as { method?: unknown }).method === 'notifications/cancelled'
-  } catch {
-    return false
-  }
-}
-
-export interface DownstreamFetchOptions {
-  /** The REST path never needs the standalone GET stream: answer 405 without connecting (the SDK then skips it). */
-  refuseStandaloneGet: boolean
-}
-
-/**
- * The fetch the MCP SDK's transports use: every request is bounded by the call it runs in (deadline, abort,
- * byte cap) and records a 401/403 challenge on it. A request outside any call is refused: nothing the relay
- * sends downstream may be unbounded.
- */
-export function createDownstreamFetch (fetch: FetchLike, options: DownstreamFetchOptions): FetchLike {
-  return async (input, init) => {
-    const call = current.getStore()
-    if (call === undefined) throw new Error('downstream request outside a bounded call')
-    if (options.refuseStandaloneGet && (init?.method ?? 'GET') === 'GET') return new Response(null, { status: 405 })
-    if (call.signal.aborted) {
-      // The SDK tells the server it gave up (notifications/cancelled): let that one through, briefly bounded.
-      if (isCancellation(init?.body)) {
-        const response = await fetch(input, { ...init, signal: AbortSignal.timeout(CANCELLATION_TIMEOUT_MS) })
-        await response.body?.cancel()
-        return new Response(null, { status: response.status })
-      }
-      call.signal.throwIfAborted()
-    }
-    const signal = init?.signal == null ? call.signal : AbortSignal.any([init.signal, call.signal])
-    const headers = new Headers(init?.headers)
-    for (const [name, value] of Object.entries(call.headers)) headers.set(name, value)
-    const response = await fetch(input, { ...init, headers, signal })
-    if (response.status === 401 || response.status === 403) {
-      call.challenge = { status: response.status, wwwAuthenticate: response.headers.get('www-authenticate') ?? undefined }
-    }
-    return limitResponse(response, call.maxResponseBytes, (err) => call.abort('too_large', err))
   }
 }

@@ -1,7 +1,5 @@
 // The one place that decides what a downstream failure means: for the caller (which error, with which stable
 // reason), for the retry (new token, new session, or none), and for the pooled client (reusable or not).
-import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
-import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js'
 import { findBearerChallenge } from '../discovery/www-authenticate.ts'
 import { interactionRequired, relayError, RelayError } from '../errors.ts'
 import { ResponseTooLargeError } from '../net/body-limit.ts'
@@ -34,34 +32,35 @@ export interface CallRecord {
   challenge: DownstreamChallenge | undefined
 }
 
+/** JSON-RPC's "invalid params": the one error code the relay words on its own. */
+const INVALID_PARAMS = -32602
+
 /**
- * What happened, from the call's own record first (the SDK rewraps an abort reason as a generic -32001)
- * and then the error the SDK or transport threw.
+ * What happened, from the call's own record first (its deadline, the caller gone, the byte cap) and then the
+ * error the MCP client or the connection threw.
  */
-export function classifyDownstreamFailure (err: unknown, call: CallRecord, clientClosed: boolean): DownstreamFailure {
+export function classifyDownstreamFailure (err: unknown, call: CallRecord): DownstreamFailure {
   if (err instanceof RelayError) return { kind: 'relay', error: err }
   if (call.end !== undefined) return { kind: call.end }
   if (err instanceof DownstreamAbort) return { kind: err.end }
   if (err instanceof ResponseTooLargeError) return { kind: 'too_large' }
-  const status = err instanceof StreamableHTTPError ? err.code : err instanceof McpHttpError ? err.status : undefined
-  if (err instanceof McpHttpError && err.status !== 401 && err.status !== 403 && err.status < 500 && err.rpcCode !== undefined) {
-    // A modern server's JSON-RPC error carried by a 4xx (404 + -32601 is no lost session: modern servers have none).
-    return err.rpcCode === ErrorCode.InvalidParams ? { kind: 'invalid_params' } : { kind: 'mcp_error', code: err.rpcCode }
-  }
-  if (status !== undefined) {
-    const wwwAuthenticate = err instanceof McpHttpError ? err.wwwAuthenticate : call.challenge?.wwwAuthenticate
-    return classifyDownstreamStatus(status, wwwAuthenticate) ?? { kind: 'status', status }
+  if (err instanceof McpHttpError) {
+    if (err.status !== 401 && err.status !== 403 && err.status < 500 && err.rpcCode !== undefined) {
+      // A modern server's JSON-RPC error carried by a 4xx (404 + -32601 is no lost session: modern servers have
+      // none). The legacy client reads no error body: its 404 is a lost session.
+      return err.rpcCode === INVALID_PARAMS ? { kind: 'invalid_params' } : { kind: 'mcp_error', code: err.rpcCode }
+    }
+    return classifyDownstreamStatus(err.status, err.wwwAuthenticate) ?? { kind: 'status', status: err.status }
   }
   if (err instanceof McpTimeoutError) return { kind: 'timeout' }
   if (err instanceof McpResponseTooLargeError) return { kind: 'too_large' }
-  if (err instanceof McpRpcError) return err.rpcCode === ErrorCode.InvalidParams ? { kind: 'invalid_params' } : { kind: 'mcp_error', code: err.rpcCode }
-  if (err instanceof McpInvalidResponseError) return { kind: 'mcp_error', code: ErrorCode.InternalError }
-  if (err instanceof McpError) {
-    if (err.code === ErrorCode.InvalidParams) return { kind: 'invalid_params' }
-    if (err.code === ErrorCode.ConnectionClosed && clientClosed) return { kind: 'closed' }
-    return { kind: 'mcp_error', code: err.code }
-  }
-  return { kind: 'unreachable', detail: transportErrorCode(err) ?? (err instanceof Error ? err.name : 'unknown') }
+  if (err instanceof McpRpcError) return err.rpcCode === INVALID_PARAMS ? { kind: 'invalid_params' } : { kind: 'mcp_error', code: err.rpcCode }
+  if (err instanceof McpInvalidResponseError) return { kind: 'mcp_error', code: -32603 }
+  const code = transportErrorCode(err)
+  // The connection broke during the exchange (the server closed it): the tool may have run.
+  if (code === 'UND_ERR_SOCKET') return { kind: 'closed' }
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return { kind: 'timeout' }
+  return { kind: 'unreachable', detail: code ?? (err instanceof Error ? err.name : 'unknown') }
 }
 
 /**

@@ -11,6 +11,7 @@ import type { ServerRegistry } from '../downstream/registry.ts'
 import type { OboService } from '../entra/obo.ts'
 import { relayError, RelayError } from '../errors.ts'
 import { ResponseTooLargeError } from '../net/body-limit.ts'
+import { discardBody } from '../net/http-client.ts'
 import { McpResponseTooLargeError } from '../mcp/modern/client-errors.ts'
 import { HEADERS, METHODS, isLegacyVersion, validateModernRequest, type JsonRpcErrorResponse } from '../mcp/modern/index.ts'
 import type { ScopeResolver } from '../mcp/tool-service.ts'
@@ -175,7 +176,7 @@ export class PassthroughProxy {
       observe(failure === undefined ? 'ok' : failure.kind)
       if (failure === undefined || failure.kind === 'session_lost') return upstream
       // Discarded: closed, not drained (a hostile server could keep sending after the relay has answered).
-      discard(upstream.body)
+      discardBody(upstream.body)
       if (retryFor(failure) === 'new_token' && attempt === 0) {
         this.#o.logger.info({ tid: request.user.tid, oid: request.user.oid, server: server.id, retry: 'new_token' }, 'downstream retry')
         if (failure.kind === 'token_refused' && failure.resourceMetadata !== undefined) this.#o.discovery.noteResourceMetadata?.(server.id, failure.resourceMetadata)
@@ -196,7 +197,7 @@ export class PassthroughProxy {
     const scope = `server:${server.id}`
     const status = upstream.statusCode
     if (status === 404 && sessionId !== undefined) {
-      discard(upstream.body)
+      discardBody(upstream.body)
       await this.#o.bindings.unbind(scope, sessionId)
       return sessionNotFound()
     }
@@ -315,11 +316,6 @@ export class GatewayRpcError extends Error {
 }
 
 /** Closes a downstream body the relay does not read (undici reports the abort as an error: expected here). */
-function discard (body: Readable): void {
-  body.on('error', () => {})
-  body.destroy()
-}
-
 function sessionNotFound (): PassthroughAnswer {
   return { kind: 'json', status: 404, headers: {}, body: { jsonrpc: '2.0', id: null, error: { code: SESSION_NOT_FOUND, message: 'Session not found' } } }
 }
@@ -345,7 +341,7 @@ async function sanitizedError (upstream: Dispatcher.ResponseData, status: number
       // Not a JSON-RPC error: the status alone says what happened.
     }
   } else {
-    discard(upstream.body)
+    discardBody(upstream.body)
   }
   const headers = allowedHeaders(upstream.headers)
   delete headers['mcp-session-id']

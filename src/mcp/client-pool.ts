@@ -1,30 +1,27 @@
-// MCP SDK clients pooled per (user, server, token): bounded, evicted when idle, and every exchange — opening
+// Legacy MCP sessions pooled per (user, server, token): bounded, evicted when idle, and every exchange — opening
 // the session included — runs inside a DownstreamCall (deadline, caller's abort, byte cap).
-import { Client } from '@modelcontextprotocol/sdk/client/index.js'
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
-import { ToolListChangedNotificationSchema, type Tool } from '@modelcontextprotocol/sdk/types.js'
 import { EventEmitter } from 'node:events'
 import { LRUCache } from 'lru-cache'
+import type { Tool } from '@modelcontextprotocol/sdk/types.js'
 import type { Logger } from 'pino'
+import type { Dispatcher } from 'undici'
 import { sha256b64url } from '../crypto/hash.ts'
-import { createDownstreamFetch, DownstreamAbort, DownstreamCall } from '../downstream/call.ts'
+import { DownstreamAbort, type DownstreamCall } from '../downstream/call.ts'
 import { classifyDownstreamFailure, isClientDead } from '../downstream/policy.ts'
-import type { FetchLike } from '../net/http-client.ts'
+import { LegacySession } from './legacy-session.ts'
 
 export interface PooledClient {
-  client: Client
-  transport: StreamableHTTPClientTransport
+  session: LegacySession
   /** tools/list result (all pages), dropped on `notifications/tools/list_changed`. */
   tools: Tool[] | undefined
   /** Operations using this client now; a retired client is closed only when this reaches 0. */
   inFlight: number
   retired: boolean
-  /** The transport closed (the SDK's onclose), as opposed to a server answering with error -32000. */
-  closed: boolean
 }
 
 export interface ClientPoolOptions {
-  fetch: FetchLike
+  /** The connections sessions run on (kept alive). */
+  dispatcher: Dispatcher
   logger: Logger
   maxClients?: number
   /** Clients one user may hold for one server (one per token); older ones retire, so no user fills the pool. */
@@ -32,13 +29,11 @@ export interface ClientPoolOptions {
   idleTimeoutMs?: number
   /** Bounds the DELETE that ends a retired client's session. */
   closeTimeoutMs?: number
-  maxResponseBytes: number
   clientInfo?: { name: string, version: string }
 }
 
 export class McpClientPool {
   readonly #o: ClientPoolOptions
-  readonly #fetch: FetchLike
   readonly #clients: LRUCache<string, PooledClient>
   readonly #connecting = new Map<string, Promise<PooledClient>>()
   /** Token → its id in pool keys (tokens live in this process anyway: in the OBO cache and the clients). */
@@ -50,7 +45,6 @@ export class McpClientPool {
 
   constructor (options: ClientPoolOptions) {
     this.#o = options
-    this.#fetch = createDownstreamFetch(options.fetch, { refuseStandaloneGet: true })
     this.#clients = new LRUCache({
       max: options.maxClients ?? 1000,
       ttl: options.idleTimeoutMs ?? 5 * 60_000,
@@ -81,23 +75,21 @@ export class McpClientPool {
    */
   async use<T> (poolKey: string, url: URL, accessToken: string, call: DownstreamCall, operation: (entry: PooledClient) => Promise<T>): Promise<T> {
     const key = `${poolKey}|${this.#tokenId(accessToken)}`
-    return await call.run(async () => {
-      const entry = this.#clients.get(key) ?? await this.#connected(key, poolKey, url, accessToken, call)
-      entry.inFlight++
-      try {
-        return await operation(entry)
-      } catch (err) {
-        if (isClientDead(classifyDownstreamFailure(err, call, entry.closed))) {
-          // Only this entry: a newer client may already stand under the same key (delete → dispose → retire).
-          if (this.#clients.peek(key) === entry) this.#clients.delete(key)
-          else this.#retire(entry)
-        }
-        throw err
-      } finally {
-        entry.inFlight--
-        if (entry.retired && entry.inFlight === 0) this.#close(entry)
+    const entry = this.#clients.get(key) ?? await this.#connected(key, poolKey, url, accessToken, call)
+    entry.inFlight++
+    try {
+      return await operation(entry)
+    } catch (err) {
+      if (isClientDead(classifyDownstreamFailure(err, call))) {
+        // Only this entry: a newer client may already stand under the same key (delete → dispose → retire).
+        if (this.#clients.peek(key) === entry) this.#clients.delete(key)
+        else this.#retire(entry)
       }
-    })
+      throw err
+    } finally {
+      entry.inFlight--
+      if (entry.retired && entry.inFlight === 0) this.#close(entry)
+    }
   }
 
   /** One connect per key at a time; a waiter whose leader was cut short (not by the waiter) connects itself. */
@@ -134,7 +126,7 @@ export class McpClientPool {
   }
 
   #close (entry: PooledClient): void {
-    if (entry.closed) return
+    if (entry.session.closed) return
     const closing = this.#endSession(entry).finally(() => this.#closing.delete(closing))
     this.#closing.add(closing)
   }
@@ -161,38 +153,28 @@ export class McpClientPool {
   }
 
   async #connect (poolKey: string, url: URL, accessToken: string, call: DownstreamCall): Promise<PooledClient> {
-    const transport = new StreamableHTTPClientTransport(url, {
-      fetch: this.#fetch,
-      requestInit: { headers: { authorization: `Bearer ${accessToken}` } },
-    })
-    const client = new Client(this.#o.clientInfo ?? { name: 'obo-relay', version: '0.1.0' })
-    const entry: PooledClient = { client, transport, tools: undefined, inFlight: 0, retired: false, closed: false }
-    client.setNotificationHandler(ToolListChangedNotificationSchema, async () => {
-      entry.tools = undefined
-      this.events.emit('toolsChanged', poolKey)
-    })
-    client.onclose = () => { entry.closed = true }
-    // Stream errors reach the pending request through the call's abort; nothing else to do with them here.
-    client.onerror = () => {}
-    try {
-      await client.connect(transport, { signal: call.signal, timeout: call.timeoutMs + 1000 })
-    } catch (err) {
-      await client.close().catch(() => {})
-      throw err
-    }
-    return entry
+    // The entry exists once the session does; a list change announced while initializing has nothing to clear.
+    const opened: { entry?: PooledClient } = {}
+    const session = await LegacySession.open({
+      url,
+      dispatcher: this.#o.dispatcher,
+      accessToken,
+      clientInfo: this.#o.clientInfo ?? { name: 'obo-relay', version: '0.1.0' },
+      onToolsChanged: () => {
+        if (opened.entry !== undefined) opened.entry.tools = undefined
+        this.events.emit('toolsChanged', poolKey)
+      },
+    }, call)
+    opened.entry = { session, tools: undefined, inFlight: 0, retired: false }
+    return opened.entry
   }
 
-  /** Ends the downstream session (DELETE, bounded, so the server can free it) and closes the client. */
+  /** Ends the downstream session (DELETE, bounded, so the server can free it). */
   async #endSession (entry: PooledClient): Promise<void> {
-    const call = new DownstreamCall({ timeoutMs: this.#o.closeTimeoutMs ?? 5_000, maxResponseBytes: 64 * 1024 })
     try {
-      await call.run(async () => { await entry.transport.terminateSession() })
+      await entry.session.terminate(this.#o.closeTimeoutMs ?? 5_000)
     } catch {
       // The session may already be gone downstream, or the token expired; the server will time it out.
-    } finally {
-      call.dispose()
     }
-    await entry.client.close().catch(() => {})
   }
 }

@@ -11,7 +11,7 @@ import { classifyDownstreamFailure, downstreamError, retryFor, type DownstreamFa
 import type { ServerRegistry } from '../downstream/registry.ts'
 import type { FetchLike } from '../net/http-client.ts'
 import type { McpClientPool, PooledClient } from './client-pool.ts'
-import { createModernMcpClient, detectServerEra, type InputRequiredResult, type InputResponses, type ModernMcpClient } from './modern/index.ts'
+import { createModernMcpClient, detectServerEra, McpInvalidResponseError, type InputRequiredResult, type InputResponses, type ModernMcpClient } from './modern/index.ts'
 
 export interface ScopeResolver {
   resolve: (serverId: string) => Promise<{ scopes: string[] }>
@@ -98,7 +98,7 @@ export class ToolService {
         return list.tools as Tool[]
       })
     }
-    return await this.#withClient(user, serverId, context, async (entry, call) => await this.#toolsOf(entry, call))
+    return await this.#withClient(user, serverId, context, async (entry, call) => await this.#toolsOf(entry, call, serverId))
   }
 
   /** tools/call; a modern server's `input_required` result comes back as it came. */
@@ -120,15 +120,14 @@ export class ToolService {
       })
     }
     return await this.#withClient(user, serverId, options, async (entry, call) => {
-      let tools = await this.#toolsOf(entry, call)
+      let tools = await this.#toolsOf(entry, call, serverId)
       if (!tools.some((t) => t.name === toolName)) {
         // The cached list may predate a tool the server added without notifying: list once more.
         entry.tools = undefined
-        tools = await this.#toolsOf(entry, call)
+        tools = await this.#toolsOf(entry, call, serverId)
         if (!tools.some((t) => t.name === toolName)) throw relayError('tool_unknown', `Server "${serverId}" has no tool "${toolName}".`)
       }
-      const progress = onProgress === undefined ? {} : { onprogress: onProgress, resetTimeoutOnProgress: false }
-      return await entry.client.callTool({ name: toolName, arguments: args }, undefined, { ...requestOptions(call), ...progress }) as CallToolResult
+      return callToolResultOf(await entry.session.request('tools/call', { name: toolName, arguments: args }, call, { onProgress }))
     })
   }
 
@@ -159,7 +158,7 @@ export class ToolService {
             return await operation(token.accessToken, call)
           } catch (err) {
             if (err instanceof RelayError) throw err
-            const failure = classifyDownstreamFailure(err, call, false)
+            const failure = classifyDownstreamFailure(err, call)
             const retry = retryOf(failure, attempt)
             if (retry !== undefined) {
               forceRefresh = true
@@ -190,20 +189,32 @@ export class ToolService {
     }
   }
 
-  /** Every page, bounded in pages and in the bytes the list holds (it is cached with the client). */
-  async #toolsOf (entry: PooledClient, call: DownstreamCall): Promise<Tool[]> {
+  /**
+   * Every page, bounded in pages and in the bytes the list holds (it is cached with the client). What is not a
+   * tool definition (a name and an input schema) is left out and logged.
+   */
+  async #toolsOf (entry: PooledClient, call: DownstreamCall, serverId: string): Promise<Tool[]> {
     if (entry.tools !== undefined) return entry.tools
     const tools: Tool[] = []
     let bytes = 0
     let cursor: string | undefined
+    const seenCursors = new Set<string>()
     for (let page = 0; page < MAX_TOOL_PAGES; page++) {
-      const result = await entry.client.listTools(cursor === undefined ? {} : { cursor }, requestOptions(call))
-      bytes += JSON.stringify(result.tools).length
+      const result = await entry.session.request('tools/list', cursor === undefined ? {} : { cursor }, call)
+      const listed = result['tools']
+      if (!Array.isArray(listed)) throw new McpInvalidResponseError('not a ListToolsResult')
+      bytes += JSON.stringify(listed).length
       if (bytes > call.maxResponseBytes) call.abort('too_large')
       call.signal.throwIfAborted()
-      tools.push(...result.tools)
-      cursor = result.nextCursor
-      if (cursor === undefined) break
+      for (const tool of listed as unknown[]) {
+        if (isToolDefinition(tool)) tools.push(tool)
+        else this.#o.logger.warn({ server: serverId, reason: 'not a tool definition' }, 'downstream tool dropped')
+      }
+      const next = result['nextCursor']
+      if (next === undefined) break
+      if (typeof next !== 'string' || seenCursors.has(next)) throw new McpInvalidResponseError('tools/list has an invalid or repeated cursor')
+      seenCursors.add(next)
+      cursor = next
     }
     entry.tools = tools
     return tools
@@ -226,17 +237,10 @@ export class ToolService {
         const token = await this.#o.obo.exchange(user, scopes, { forceRefresh, target: `server "${serverId}"`, ...(claims === undefined ? {} : { claims }) })
         await this.#o.discovery.checkIssued(serverId, token, user)
         call.challenge = undefined
-        let closed = false
         try {
-          return await this.#o.pool.use(poolKey, server.url, token.accessToken, call, async (entry) => {
-            try {
-              return await operation(entry, call)
-            } finally {
-              closed = entry.closed
-            }
-          })
+          return await this.#o.pool.use(poolKey, server.url, token.accessToken, call, async (entry) => await operation(entry, call))
         } catch (err) {
-          const failure = classifyDownstreamFailure(err, call, closed)
+          const failure = classifyDownstreamFailure(err, call)
           if ((failure.kind === 'token_refused' || failure.kind === 'forbidden') && failure.resourceMetadata !== undefined) {
             this.#o.discovery.noteResourceMetadata?.(serverId, failure.resourceMetadata)
           }
@@ -257,9 +261,26 @@ export class ToolService {
   }
 }
 
-/** Our DownstreamCall owns the deadline; the SDK's own timer is set just behind it as a backstop. */
-function requestOptions (call: DownstreamCall) {
-  return { signal: call.signal, timeout: call.timeoutMs + 1000 }
+function isObject (value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function isToolDefinition (tool: unknown): tool is Tool {
+  return isObject(tool) && typeof tool['name'] === 'string' && isObject(tool['inputSchema'])
+}
+
+/**
+ * A `CallToolResult` as the schema has it: `content` a list of typed blocks (none when absent), `isError` a
+ * boolean, `structuredContent` an object; anything else is an invalid answer, not passed on.
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/server/tools#tool-result
+ */
+function callToolResultOf (result: Record<string, unknown>): CallToolResult {
+  const { content, isError, structuredContent } = result
+  const contentOk = content === undefined || (Array.isArray(content) && content.every((block) => isObject(block) && typeof block['type'] === 'string'))
+  if (!contentOk || (isError !== undefined && typeof isError !== 'boolean') || (structuredContent !== undefined && !isObject(structuredContent))) {
+    throw new McpInvalidResponseError('not a CallToolResult')
+  }
+  return (content === undefined ? { ...result, content: [] } : result) as CallToolResult
 }
 
 function contextOf<T extends CallContext> (value: AbortSignal | T | undefined): T | CallContext {

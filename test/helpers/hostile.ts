@@ -5,6 +5,7 @@ import { freePort, type ExtraServer } from '../../dev/start-stack.ts'
 import { startHostileMcpServer, type Behaviour, type HostileMcpServer } from '../fixtures/hostile-mcp.ts'
 import { startTestStack, type TestStack } from './stack.ts'
 import type { DevStackOptions } from '../../dev/start-stack.ts'
+import { Dispatcher } from 'undici'
 import { createDispatcher, createFetch, type FetchLike } from '../../src/net/http-client.ts'
 
 /** The hostile server's own APIs, each an emulator app the relay may obtain tokens for. */
@@ -90,4 +91,42 @@ export function countingFetch (counts: (url: string, method: string) => boolean)
     return new Response(counted, { status: response.status, headers: response.headers })
   }
   return { fetch, reads, connect: (stack) => { inner = createFetch(createDispatcher({ trustedCaPem: stack.emulator.caPem })) } }
+}
+
+/**
+ * The relay's connections to MCP servers (handed to it as `relay.mcpDispatcher`), counting the body bytes it
+ * reads of the answers `counts` picks, one entry of `reads` per answer: a measurement, not a mock. `connect`
+ * gives it a real dispatcher once the stack's emulator CA is known.
+ */
+export function countingDispatcher (counts: (url: string, method: string) => boolean): { dispatcher: Dispatcher, reads: number[], connect: (stack: TestStack) => void } {
+  const reads: number[] = []
+  class Counting extends Dispatcher {
+    inner: Dispatcher | undefined
+    override dispatch (options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+      if (this.inner === undefined) throw new Error('not ready')
+      if (!counts(`${String(options.origin)}${options.path}`, options.method)) return this.inner.dispatch(options, handler)
+      const slot = reads.push(0) - 1
+      return this.inner.dispatch(options, {
+        onRequestStart: (controller, context) => handler.onRequestStart?.(controller, context),
+        onRequestUpgrade: (controller, status, headers, socket) => handler.onRequestUpgrade?.(controller, status, headers, socket),
+        onResponseStart: (controller, status, headers, message) => handler.onResponseStart?.(controller, status, headers, message),
+        onResponseData: (controller, chunk) => {
+          reads[slot] = (reads[slot] ?? 0) + chunk.byteLength
+          handler.onResponseData?.(controller, chunk)
+        },
+        onResponseEnd: (controller, trailers) => handler.onResponseEnd?.(controller, trailers),
+        onResponseError: (controller, err) => handler.onResponseError?.(controller, err),
+      })
+    }
+
+    override async close (): Promise<void> {
+      await this.inner?.close()
+    }
+
+    override async destroy (): Promise<void> {
+      await this.inner?.destroy()
+    }
+  }
+  const dispatcher = new Counting()
+  return { dispatcher, reads, connect: (stack) => { dispatcher.inner = createDispatcher({ trustedCaPem: stack.emulator.caPem }) } }
 }

@@ -25,6 +25,7 @@ beforeAll(async () => {
   })
 })
 afterAll(async () => {
+  await dispatcher.close()
   await notes?.close()
   await emulator?.close()
 })
@@ -39,16 +40,17 @@ const until = async (condition: () => boolean, ms = 3000) => {
 }
 
 /** One pool operation inside its own bounded call, as the tool service runs them. */
-async function use<T> (pool: McpClientPool, key: string, token: string, operation: (entry: PooledClient) => Promise<T>): Promise<T> {
+async function use<T> (pool: McpClientPool, key: string, token: string, operation: (entry: PooledClient, call: DownstreamCall) => Promise<T>): Promise<T> {
   const call = new DownstreamCall({ timeoutMs: 10_000, maxResponseBytes: 1024 * 1024 })
   try {
-    return await pool.use(key, new URL(notes.url), token, call, operation)
+    return await pool.use(key, new URL(notes.url), token, call, async (entry) => await operation(entry, call))
   } finally {
     call.dispose()
   }
 }
 const entryOf = (pool: McpClientPool, key: string, token: string) => use(pool, key, token, async (entry) => entry)
-const options = { fetch: globalThis.fetch, logger, maxResponseBytes: 1024 * 1024 }
+const dispatcher = createDispatcher()
+const options = { dispatcher, logger }
 
 describe('McpClientPool', () => {
   it('reuses the client for the same key and token; another token gets its own client', async () => {
@@ -101,8 +103,8 @@ describe('McpClientPool', () => {
   it('a client evicted while a call runs is closed only after that call completes', async () => {
     const before = notes.sessionCount()
     const pool = new McpClientPool({ ...options, maxClients: 1 })
-    const slow = use(pool, 'a|notes', await tokenFor('alice@contoso.test'), async (entry) =>
-      await entry.client.callTool({ name: 'slow', arguments: { steps: 3 } }))
+    const slow = use(pool, 'a|notes', await tokenFor('alice@contoso.test'), async (entry, call) =>
+      await entry.session.request('tools/call', { name: 'slow', arguments: { steps: 3 } }, call))
     await until(() => notes.sessionCount() === before + 1)
     // Another key pushes the running client out of the pool.
     await entryOf(pool, 'b|notes', await tokenFor('bob@contoso.test'))

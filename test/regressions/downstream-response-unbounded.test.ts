@@ -2,7 +2,7 @@
 // the relay had answered 504; an unterminated SSE event grew memory without bound; opening a session
 // (initialize) ignored DOWNSTREAM_TIMEOUT_MS and the caller leaving; responses were not aborted on timeout.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { countingFetch, HOSTILE_APIS, startHostileStack, type HostileStack } from '../helpers/hostile.ts'
+import { countingDispatcher, HOSTILE_APIS, startHostileStack, type HostileStack } from '../helpers/hostile.ts'
 
 const CAP = 1024 * 1024
 const TIMEOUT_MS = 3000
@@ -12,14 +12,14 @@ const READ_SLACK = 128 * 1024
 let h: HostileStack
 let alice: string
 /** Bytes of response bodies the relay read from the hostile server, per tool call. */
-const counting = countingFetch((url, method) => url.includes('/bounded/mcp') && method === 'POST')
+const counting = countingDispatcher((url, method) => url.includes('/bounded/mcp') && method === 'POST')
 const readBytes = counting.reads
 
 beforeAll(async () => {
   h = await startHostileStack(['bounded', 'hang'], {
     pins: { bounded: HOSTILE_APIS.bounded.appIdUri, hang: HOSTILE_APIS.hang.appIdUri },
     relayEnv: { DOWNSTREAM_TIMEOUT_MS: String(TIMEOUT_MS), DOWNSTREAM_MAX_RESPONSE_BYTES: String(CAP) },
-    relay: { fetch: counting.fetch },
+    relay: { mcpDispatcher: counting.dispatcher },
   })
   counting.connect(h.stack)
   alice = await h.stack.userToken('alice@contoso.test')

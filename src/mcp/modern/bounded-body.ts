@@ -63,10 +63,10 @@ export async function * readSseData (body: ReadableStream<Uint8Array>, maxEventB
   }
 }
 
-class EventTooLarge extends Error {}
+export class EventTooLarge extends Error {}
 
 /** Splits bytes into lines (LF, CR or CRLF; those bytes never occur inside UTF-8 sequences) and lines into events. */
-class SseDecoder {
+export class SseDecoder {
   private readonly maxEventBytes: number
   private lineParts: Uint8Array[] = []
   private lineBytes = 0
