@@ -20,6 +20,8 @@ const SIDE_MESSAGE_TIMEOUT_MS = 2_000
 /** What is read of a stream after its response arrived, so the connection can be reused; past it, it is cut. */
 const TRAILING_BYTES = 64 * 1024
 const TRAILING_MS = 1_000
+/** A server's own requests answered per exchange; past that they go unanswered (no flood of POSTs back). */
+const SERVER_REQUESTS_ANSWERED = 16
 
 export interface Progress { progress: number, total?: number | undefined, message?: string | undefined }
 
@@ -145,6 +147,7 @@ export class LegacySession {
   async #readResult (response: Dispatcher.ResponseData, id: number, call: DownstreamCall, options: RequestOptions): Promise<JsonObject> {
     const { body } = response
     const mediaType = mediaTypeOf(response.headers)
+    const exchange = { answered: 0 }
     const tooLarge = (bytes: number): McpResponseTooLargeError => {
       call.abort('too_large')
       return new McpResponseTooLargeError(call.maxResponseBytes, bytes)
@@ -156,14 +159,14 @@ export class LegacySession {
         throw tooLarge(0)
       }
       const message = parseMessage(await readText(body, call.maxResponseBytes, tooLarge))
-      const result = message === undefined ? undefined : this.#resultOf(message, id, options)
+      const result = message === undefined ? undefined : this.#resultOf(message, id, options, exchange)
       if (result === undefined) throw new McpInvalidResponseError('the JSON body is not the response to the request')
       return result
     }
     if (mediaType === 'text/event-stream') {
       const result = await readEvents(body, call.maxResponseBytes, tooLarge, (data) => {
         const message = parseMessage(data)
-        return message === undefined ? undefined : this.#resultOf(message, id, options)
+        return message === undefined ? undefined : this.#resultOf(message, id, options, exchange)
       })
       if (result === undefined) throw new McpInvalidResponseError('the event stream ended without the response')
       return result
@@ -173,9 +176,9 @@ export class LegacySession {
   }
 
   /** The result of the response to `id`; notifications and the server's own requests are dealt with on the way. */
-  #resultOf (message: JsonObject, id: number, options: RequestOptions): JsonObject | undefined {
+  #resultOf (message: JsonObject, id: number, options: RequestOptions, exchange: { answered: number }): JsonObject | undefined {
     if (typeof message['method'] === 'string') {
-      if ('id' in message) this.#refuseServerRequest(message)
+      if ('id' in message && exchange.answered++ < SERVER_REQUESTS_ANSWERED) this.#refuseServerRequest(message)
       else this.#onNotification(message['method'], message['params'], id, options)
       return undefined
     }

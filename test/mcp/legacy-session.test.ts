@@ -133,6 +133,23 @@ describe('LegacySession', () => {
     expect(answers).toContainEqual(expect.objectContaining({ jsonrpc: '2.0', id: 'srv-2', error: expect.objectContaining({ code: -32601 }) }))
   })
 
+  it('a server flooding its stream with requests of its own gets at most 16 answers per exchange', async () => {
+    const session = await open()
+    handler = (message, res) => {
+      sse(res, [
+        ...Array.from({ length: 40 }, (_, i) => ({ jsonrpc: '2.0', id: `srv-${i}`, method: 'ping' })),
+        { jsonrpc: '2.0', id: message['id'], result: { content: [] } },
+      ])
+    }
+    const call = newCall()
+    expect(await session.request('tools/call', { name: 'x' }, call)).toEqual({ content: [] })
+    call.dispose()
+    const answers = () => seen.filter((s) => s.message !== undefined && 'result' in s.message && String(s.message['id']).startsWith('srv-'))
+    await vi.waitFor(() => { expect(answers()).toHaveLength(16) })
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(answers()).toHaveLength(16)
+  })
+
   it('a JSON-RPC error becomes its code alone; a 404 is a status alone, whatever its body says', async () => {
     const session = await open()
     handler = (message, res) => json(res, { jsonrpc: '2.0', id: message['id'], error: { code: -32000, message: 'secret internals' } })
