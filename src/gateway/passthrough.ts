@@ -11,7 +11,7 @@ import type { ServerRegistry } from '../downstream/registry.ts'
 import type { OboService } from '../entra/obo.ts'
 import { relayError, RelayError } from '../errors.ts'
 import { ResponseTooLargeError } from '../net/body-limit.ts'
-import { discardBody } from '../net/http-client.ts'
+import { discardBody, single } from '../net/http-client.ts'
 import { McpResponseTooLargeError } from '../mcp/modern/client-errors.ts'
 import { HEADERS, METHODS, isLegacyVersion, validateModernRequest, type JsonRpcErrorResponse } from '../mcp/modern/index.ts'
 import type { ScopeResolver } from '../mcp/tool-service.ts'
@@ -315,7 +315,6 @@ export class GatewayRpcError extends Error {
   }
 }
 
-/** Closes a downstream body the relay does not read (undici reports the abort as an error: expected here). */
 function sessionNotFound (): PassthroughAnswer {
   return { kind: 'json', status: 404, headers: {}, body: { jsonrpc: '2.0', id: null, error: { code: SESSION_NOT_FOUND, message: 'Session not found' } } }
 }
@@ -401,10 +400,6 @@ function allowedHeaders (headers: Dispatcher.ResponseData['headers']): Record<st
 
 function header (headers: PassthroughRequest['headers'], name: string): string | undefined {
   const value = headers[name]
-  return Array.isArray(value) ? value[0] : value
-}
-
-function single (value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value
 }
 

@@ -7,7 +7,7 @@
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { DownstreamCall } from '../downstream/call.ts'
-import { discardBody, dropSmallBody } from '../net/http-client.ts'
+import { discardBody, dropSmallBody, single } from '../net/http-client.ts'
 import { SseDecoder, EventTooLarge } from './modern/bounded-body.ts'
 import { McpHttpError, McpInvalidResponseError, McpResponseTooLargeError, McpRpcError } from './modern/client-errors.ts'
 import { ACCEPT_BOTH, ERROR_CODES, HEADERS, JSONRPC_VERSION, LATEST_LEGACY_PROTOCOL_VERSION, LEGACY_PROTOCOL_VERSIONS, NOTIFICATIONS } from './modern/protocol.ts'
@@ -42,10 +42,6 @@ function isObject (value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
-function single (value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value
-}
-
 function mediaTypeOf (headers: Dispatcher.ResponseData['headers']): string {
   return (single(headers['content-type']) ?? '').split(';')[0]?.trim().toLowerCase() ?? ''
 }
@@ -77,7 +73,7 @@ export class LegacySession {
     const version = result['protocolVersion']
     if (typeof version !== 'string' || !ACCEPTED_VERSIONS.includes(version)) throw new McpInvalidResponseError('the server chose a protocol version the relay does not speak')
     session.#protocolVersion = version
-    await session.#notify('notifications/initialized', undefined, call.signal, call.headers)
+    await session.#notify('notifications/initialized', call.signal, call.headers)
     return session
   }
 
@@ -178,8 +174,8 @@ export class LegacySession {
   /** The result of the response to `id`; notifications and the server's own requests are dealt with on the way. */
   #resultOf (message: JsonObject, id: number, options: RequestOptions, exchange: { answered: number }): JsonObject | undefined {
     if (typeof message['method'] === 'string') {
-      if ('id' in message && exchange.answered++ < SERVER_REQUESTS_ANSWERED) this.#refuseServerRequest(message)
-      else this.#onNotification(message['method'], message['params'], id, options)
+      if (!('id' in message)) this.#onNotification(message['method'], message['params'], id, options)
+      else if (exchange.answered++ < SERVER_REQUESTS_ANSWERED) this.#refuseServerRequest(message)
       return undefined
     }
     if (message['id'] !== id) return undefined
@@ -234,8 +230,8 @@ export class LegacySession {
       .then((response) => { dropSmallBody(response.body) }, () => {})
   }
 
-  async #notify (method: string, params: JsonObject | undefined, signal: AbortSignal, headers: Record<string, string>): Promise<void> {
-    const response = await this.#post(JSON.stringify({ jsonrpc: JSONRPC_VERSION, method, ...(params === undefined ? {} : { params }) }), signal, headers, SIDE_MESSAGE_TIMEOUT_MS)
+  async #notify (method: string, signal: AbortSignal, headers: Record<string, string>): Promise<void> {
+    const response = await this.#post(JSON.stringify({ jsonrpc: JSONRPC_VERSION, method }), signal, headers, SIDE_MESSAGE_TIMEOUT_MS)
     dropSmallBody(response.body)
     if (response.statusCode < 200 || response.statusCode > 299) throw new McpHttpError(response.statusCode, { wwwAuthenticate: single(response.headers['www-authenticate']) })
   }

@@ -36,3 +36,8 @@ export function discardBody (body: Readable): void {
 export function dropSmallBody (body: Dispatcher.ResponseData['body']): void {
   body.dump({ limit: 4096 }).catch(() => {})
 }
+
+/** The first value of a response header undici may hand over as a list. */
+export function single (value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value
+}

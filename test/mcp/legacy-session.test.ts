@@ -134,10 +134,13 @@ describe('LegacySession', () => {
   })
 
   it('a server flooding its stream with requests of its own gets at most 16 answers per exchange', async () => {
-    const session = await open()
+    const onToolsChanged = vi.fn()
+    const session = await open(onToolsChanged)
     handler = (message, res) => {
       sse(res, [
         ...Array.from({ length: 40 }, (_, i) => ({ jsonrpc: '2.0', id: `srv-${i}`, method: 'ping' })),
+        // A request past the cap is dropped, not taken for the notification its method names.
+        { jsonrpc: '2.0', id: 'srv-late', method: 'notifications/tools/list_changed' },
         { jsonrpc: '2.0', id: message['id'], result: { content: [] } },
       ])
     }
@@ -148,6 +151,7 @@ describe('LegacySession', () => {
     await vi.waitFor(() => { expect(answers()).toHaveLength(16) })
     await new Promise((resolve) => setTimeout(resolve, 100))
     expect(answers()).toHaveLength(16)
+    expect(onToolsChanged).not.toHaveBeenCalled()
   })
 
   it('a JSON-RPC error becomes its code alone; a 404 is a status alone, whatever its body says', async () => {
