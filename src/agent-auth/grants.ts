@@ -3,13 +3,13 @@
 // revocation cascade. Framework-free; oidc-provider's side of a revocation is handed in (`revokeAtProvider`).
 import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
-import type { UserAssertion } from '../caller/user-assertion.ts'
-import { silentToken, writePartition, type PartitionOptions } from '../caller/msal-partition.ts'
+import { userAssertionOf, type TokenSource, type UserAssertion } from '../caller/user-assertion.ts'
+import { heldToken, silentToken, writePartition, type PartitionOptions } from '../caller/msal-partition.ts'
 import { sha256b64url } from '../crypto/hash.ts'
 import type { Keyring } from '../crypto/keyring.ts'
 import type { MsalFactory } from '../entra/msal.ts'
 import type { OboService } from '../entra/obo.ts'
-import { interactionRequired, relayError } from '../errors.ts'
+import { forGrant, interactionRequired, relayError, RelayError } from '../errors.ts'
 import type { McpClientPool } from '../mcp/client-pool.ts'
 import { SingleFlight } from '../stores/single-flight.ts'
 import type { Store } from '../stores/types.ts'
@@ -80,9 +80,20 @@ export class AgentGrants {
   readonly #o: AgentGrantsOptions
   readonly #now: () => number
   readonly #assertions = new LRUCache<string, UserAssertion>({ max: 10_000 })
-  readonly #refreshing = new SingleFlight<UserAssertion>()
+  readonly #refreshing = new SingleFlight<{ assertion: UserAssertion, token: string }>()
   readonly #revokedListeners: Array<(record: AgentGrantRecord) => void | Promise<void>> = []
   #revokeAtProvider: (grantId: string) => Promise<void> = async () => {}
+  /** The memos' token source: a grant's token from its partition again (the record read anew). */
+  readonly #tokens: TokenSource = {
+    tokenOf: async (grantId, tokenHash) => {
+      const record = await this.get(grantId)
+      // Revoked while a request of it was under way (the memo goes with the grant).
+      if (record === undefined) throw relayError('grant_revoked', 'The agent\'s access was revoked; connect the agent again.')
+      // The memo's own token while the partition has it; else (MSAL renewed it meanwhile) the current one. A
+      // refused refresh token sends the user to a sign-in for this grant, as it does when the memo is made.
+      return await heldToken(this.#partition(grantId), tokenHash) ?? (await this.#fetch(record).catch((err: unknown) => { throw err instanceof RelayError ? forGrant(err, grantId) : err })).token
+    },
+  }
 
   constructor (options: AgentGrantsOptions) {
     this.#o = options
@@ -176,10 +187,15 @@ export class AgentGrants {
     if (!this.#o.allowedTenants.includes(record.tid)) throw relayError('tenant_refused', 'Users of this tenant may not use the relay.')
     const memo = this.#assertions.get(record.grantId)
     if (memo !== undefined && memo.exp * 1000 - RENEW_BEFORE_MS > this.#now()) return memo
+    return (await this.#fetch(record)).assertion
+  }
+
+  /** The token from the grant's partition (MSAL silent), one fetch at a time per grant; the memo follows it. */
+  async #fetch (record: AgentGrantRecord): Promise<{ assertion: UserAssertion, token: string }> {
     return await this.#refreshing.run(record.grantId, async () => await this.#silent(record))
   }
 
-  async #silent (record: AgentGrantRecord): Promise<UserAssertion> {
+  async #silent (record: AgentGrantRecord): Promise<{ assertion: UserAssertion, token: string }> {
     const { token, exp } = await silentToken(this.#o.msal, {
       tenantId: record.tid,
       homeAccountId: record.homeAccountId,
@@ -189,9 +205,14 @@ export class AgentGrants {
       what: "the relay's token for this agent",
       onError: (mapped) => { this.#o.logger.warn({ tid: record.tid, oid: record.oid, clientId: record.clientId, grant: grantLogId(record.grantId), ...mapped.logFields, reason: mapped.reason }, 'agent silent token failed') },
     })
-    const assertion: UserAssertion = { tid: record.tid, oid: record.oid, upn: record.upn, name: record.name, token, exp, mode: 'agent', grantId: record.grantId }
+    // The memo holds no token: an OBO cache miss takes it from the partition again. The same token keeps its
+    // memo (whose hash the OBO cache knows it by).
+    const memo = this.#assertions.get(record.grantId)
+    const assertion = memo !== undefined && memo.tokenHash === sha256b64url(token)
+      ? memo
+      : userAssertionOf({ ...record, exp, mode: 'agent', grantId: record.grantId }, token, { from: this.#tokens, key: record.grantId })
     this.#assertions.set(record.grantId, assertion)
-    return assertion
+    return { assertion, token }
   }
 
   /**

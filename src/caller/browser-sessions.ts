@@ -5,12 +5,12 @@ import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
 import { sha256b64url } from '../crypto/hash.ts'
 import type { MsalFactory } from '../entra/msal.ts'
-import { silentToken, writePartition, type PartitionOptions } from './msal-partition.ts'
+import { heldToken, silentToken, writePartition, type PartitionOptions } from './msal-partition.ts'
 import { interactionRequired, relayError } from '../errors.ts'
 import type { Keyring } from '../crypto/keyring.ts'
 import { SingleFlight } from '../stores/single-flight.ts'
 import type { Store } from '../stores/types.ts'
-import type { UserAssertion, UserIdentity } from './user-assertion.ts'
+import { userAssertionOf, type TokenSource, type UserAssertion, type UserIdentity } from './user-assertion.ts'
 
 export interface SessionRecord extends UserIdentity {
   /** MSAL's account key (`<oid>.<tid>`) in this session's cache partition. */
@@ -40,8 +40,19 @@ export class SessionService {
   readonly #now: () => number
   /** Relay-scoped tokens per session, so a page load does not deserialize the MSAL partition each time. */
   readonly #assertions = new LRUCache<string, UserAssertion>({ max: 10_000 })
+  /** The memos' token source: a session's token from its partition again (the record read anew). */
+  readonly #tokens: TokenSource = {
+    tokenOf: async (hashed, tokenHash) => {
+      const record = await this.#byHash(hashed)
+      // Signed out while a request of it was under way.
+      if (record === undefined) throw interactionRequired('session_ended', 'The sign-in has ended; sign in again.', undefined)
+      // The memo's own token while the partition has it; else (MSAL renewed it meanwhile) the current one.
+      return await heldToken(this.#partition(hashed), tokenHash) ?? (await this.#fetch(hashed, record)).token
+    },
+  }
+
   /** One silent refresh per session at a time: the page fires its tool calls in parallel. */
-  readonly #refreshing = new SingleFlight<UserAssertion>()
+  readonly #refreshing = new SingleFlight<{ assertion: UserAssertion, token: string }>()
 
   constructor (options: SessionServiceOptions) {
     this.#o = options
@@ -61,7 +72,11 @@ export class SessionService {
   }
 
   async get (id: string): Promise<SessionRecord | undefined> {
-    const raw = await this.#o.store.get(sessionKey(sha256b64url(id)))
+    return await this.#byHash(sha256b64url(id))
+  }
+
+  async #byHash (hashed: string): Promise<SessionRecord | undefined> {
+    const raw = await this.#o.store.get(sessionKey(hashed))
     return raw === undefined ? undefined : JSON.parse(raw) as SessionRecord
   }
 
@@ -84,10 +99,15 @@ export class SessionService {
     const hashed = sha256b64url(id)
     const memo = this.#assertions.get(hashed)
     if (memo !== undefined && memo.exp * 1000 - RENEW_BEFORE_MS > this.#now()) return memo
+    return (await this.#fetch(hashed, record)).assertion
+  }
+
+  /** The token from the partition (MSAL silent), one fetch at a time per session; the memo follows it. */
+  async #fetch (hashed: string, record: SessionRecord): Promise<{ assertion: UserAssertion, token: string }> {
     return await this.#refreshing.run(hashed, async () => await this.#silent(hashed, record))
   }
 
-  async #silent (hashed: string, record: SessionRecord): Promise<UserAssertion> {
+  async #silent (hashed: string, record: SessionRecord): Promise<{ assertion: UserAssertion, token: string }> {
     const { token, exp } = await silentToken(this.#o.msal, {
       tenantId: record.tid,
       homeAccountId: record.homeAccountId,
@@ -97,10 +117,15 @@ export class SessionService {
       what: "the relay's token for this session",
       onError: (mapped) => { this.#o.logger.warn({ tid: record.tid, oid: record.oid, ...mapped.logFields, reason: mapped.reason }, 'silent token failed') },
     })
-    const assertion: UserAssertion = { tid: record.tid, oid: record.oid, upn: record.upn, name: record.name, token, exp, mode: 'session' }
+    // The memo holds no token: an OBO cache miss takes it from the partition again. The same token keeps its
+    // memo (whose hash the OBO cache knows it by).
+    const memo = this.#assertions.get(hashed)
+    const assertion = memo !== undefined && memo.tokenHash === sha256b64url(token)
+      ? memo
+      : userAssertionOf({ ...record, exp, mode: 'session' }, token, { from: this.#tokens, key: hashed })
     // Cached before the single-flight releases the key, so a caller arriving now finds it.
     this.#assertions.set(hashed, assertion)
-    return assertion
+    return { assertion, token }
   }
 
   /** One session's MSAL partition (sealed with the session hash as AAD). */

@@ -1,6 +1,7 @@
 // One MSAL cache partition (the refresh token of one sign-in) sealed in the store, as an MSAL cache plugin, and
 // the silent token of that sign-in (the relay-scoped access token a browser session or an agent grant acts with).
 import type { ICachePlugin, TokenCacheContext } from '@azure/msal-node'
+import { sha256b64url } from '../crypto/hash.ts'
 import type { Keyring } from '../crypto/keyring.ts'
 import { mapEntraError } from '../entra/entra-errors.ts'
 import type { EntraExchangeRecord, MsalFactory } from '../entra/msal.ts'
@@ -42,6 +43,26 @@ export async function readPartition (o: PartitionOptions): Promise<string | unde
   const serialized = o.keyring.open(sealed, o.aad ?? o.key)
   if (serialized === undefined) o.onUnreadable?.()
   return serialized
+}
+
+/**
+ * The access token of this hash, if the partition still holds it: what a memo that keeps only the hash asks for.
+ * Read from MSAL's serialized cache (its `AccessToken` entries' `secret`), not through acquireTokenSilent, which
+ * would redeem the refresh token for a new one inside MSAL's renewal window (5 minutes before expiry).
+ */
+export async function heldToken (o: PartitionOptions, tokenHash: string): Promise<string | undefined> {
+  const serialized = await readPartition(o)
+  if (serialized === undefined) return undefined
+  let cache: { AccessToken?: Record<string, { secret?: unknown }> }
+  try {
+    cache = JSON.parse(serialized) as typeof cache
+  } catch {
+    return undefined
+  }
+  for (const entry of Object.values(cache.AccessToken ?? {})) {
+    if (typeof entry?.secret === 'string' && sha256b64url(entry.secret) === tokenHash) return entry.secret
+  }
+  return undefined
 }
 
 export async function writePartition (o: PartitionOptions, serializedCache: string): Promise<void> {

@@ -83,7 +83,9 @@ export function createKeyring (options: KeyringOptions): Keyring {
       const cipher = createCipheriv('aes-256-gcm', current.key, iv)
       cipher.setAAD(Buffer.from(header + aad, 'utf8'))
       const ciphertext = Buffer.concat([cipher.update(bytes), cipher.final()])
-      return header + Buffer.concat([iv, ciphertext, cipher.getAuthTag()]).toString('base64url')
+      // One flat string (ASCII, so latin1 is exact): `header + body` alone is a tree of the two, held as such by
+      // a memory store for as long as the value lives.
+      return Buffer.from(header + Buffer.concat([iv, ciphertext, cipher.getAuthTag()]).toString('base64url'), 'latin1').toString('latin1')
     },
     open: (sealed, aad) => {
       const parts = parse(sealed)

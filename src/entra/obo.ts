@@ -39,8 +39,6 @@ export interface ExchangeOptions {
 }
 
 const grantTag = (grantId: string): string => `grant:${sha256b64url(grantId)}`
-/** Assertion hashes by UserAssertion object; the token is kept beside its hash, so a changed token is hashed anew. */
-const assertionHashes = new WeakMap<UserAssertion, { token: string, hash: string }>()
 
 export class OboService {
   readonly #o: OboOptions
@@ -64,26 +62,13 @@ export class OboService {
     return `${assertionHash}|${scopes.length === 1 ? scopes[0] as string : [...scopes].sort().join(' ')}${c}`
   }
 
-  /**
-   * The hash of a user's assertion, computed once per UserAssertion object: the caller strategies hand the same
-   * object to every request of one token (their memos), so a cache hit does not hash 1–2 KB of token each time.
-   */
-  static #assertionHash (user: UserAssertion): string {
-    let hash = assertionHashes.get(user)
-    if (hash === undefined || hash.token !== user.token) {
-      hash = { token: user.token, hash: sha256b64url(user.token) }
-      assertionHashes.set(user, hash)
-    }
-    return hash.hash
-  }
-
   /** Cached tokens (in this process, for the memory cache). */
   get size (): number {
     return this.#o.cache.size
   }
 
   async exchange (user: UserAssertion, scopes: string[], options: ExchangeOptions = {}): Promise<OboResult> {
-    const key = OboService.#keyOf(OboService.#assertionHash(user), scopes, options.claims)
+    const key = OboService.#keyOf(user.tokenHash, scopes, options.claims)
     if (options.forceRefresh === true) {
       await this.#o.cache.delete(key)
     } else {
@@ -134,13 +119,16 @@ export class OboService {
   }
 
   async #exchangeWithEntra (user: UserAssertion, scopes: string[], options: ExchangeOptions): Promise<OboToken> {
+    // Only a miss needs the token itself (a session's or grant's is taken from its partition again, and fails
+    // as its silent token does: a RelayError of its own).
+    const oboAssertion = await user.token()
     const record: EntraExchangeRecord = {}
     const started = performance.now()
     const logBase = { tid: user.tid, oid: user.oid, scopes: scopes.join(' '), cache: 'miss' }
     try {
       const client = await this.#o.msal.client({ tenantId: user.tid, record })
       const result = await client.acquireTokenOnBehalfOf({
-        oboAssertion: user.token,
+        oboAssertion,
         scopes,
         ...(options.claims === undefined ? {} : { claims: options.claims }),
       })

@@ -1,6 +1,5 @@
 // TOOL_FILTERS enforced per identity, on `/mcp`, `/mcp/:server` and `/v1` alike. The identity is read from the
 // user's Entra token for the relay (already validated by the caller chain): `groups` and `roles` claims.
-import { decodeJwt } from 'jose'
 import type { UserAssertion } from '../caller/user-assertion.ts'
 import type { ToolFilterRule } from '../config/index.ts'
 
@@ -59,15 +58,5 @@ function matches (rule: ToolFilterRule, identity: Identity): boolean | 'unknown'
 }
 
 function identityOf (user: UserAssertion): Identity {
-  let claims: Record<string, unknown> = {}
-  try {
-    claims = decodeJwt(user.token)
-  } catch {
-    // Not a JWT: no groups, no roles, and nothing to prove membership with.
-    return { groups: new Set(), roles: new Set(), groupOverage: true }
-  }
-  const strings = (value: unknown): string[] => Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : []
-  const claimNames = claims['_claim_names']
-  const overage = (typeof claimNames === 'object' && claimNames !== null && 'groups' in claimNames) || claims['hasgroups'] === true
-  return { groups: new Set(strings(claims['groups'])), roles: new Set(strings(claims['roles'])), groupOverage: overage && !Array.isArray(claims['groups']) }
+  return { groups: new Set(user.access.groups), roles: new Set(user.access.roles), groupOverage: user.access.groupOverage }
 }

@@ -1,7 +1,23 @@
 import { LRUCache } from 'lru-cache'
 import type { Store } from './types.ts'
 
-type Entry = { kind: 'value', value: string } | { kind: 'set', members: Set<string> }
+/**
+ * A value, or a set's members: a few (one grant's tokens, one user's grants; the common case) in an array, more in
+ * a Set. Heap per entry is what a session costs in this store (bench S5): a one-member Set's hash table alone
+ * is some 250 bytes, an array of one 40.
+ */
+type Entry = string | Members
+type Members = string[] | Set<string>
+const ARRAY_MAX_MEMBERS = 16
+
+/**
+ * A key as one flat, internalized string: keys are built by concatenation (`oidc:AccessToken:` + a hash), and V8
+ * keeps such a string as a tree of its parts (32 bytes a node, the parts besides). Internalizing also makes the
+ * key of a record and the same key as a member of an index set one string.
+ */
+function flat (key: string): string {
+  return Object.keys({ [key]: true })[0] ?? key
+}
 
 /**
  * One-process store. Bounded: unauthenticated routes create entries, so memory must not grow without limit;
@@ -16,26 +32,26 @@ export function createMemoryStore (options: { maxEntries?: number, now?: () => n
   const ttl = (ttlMs: number) => ({ ttl: Math.max(1, Math.ceil(ttlMs)) })
   const value = (key: string): string | undefined => {
     const entry = entries.get(key)
-    return entry?.kind === 'value' ? entry.value : undefined
+    return typeof entry === 'string' ? entry : undefined
   }
-  const members = (key: string): Set<string> | undefined => {
+  const members = (key: string): Members | undefined => {
     const entry = entries.get(key)
-    return entry?.kind === 'set' ? entry.members : undefined
+    return typeof entry === 'string' ? undefined : entry
   }
 
   return {
     get: async (key) => value(key),
     getMany: async (keys) => keys.map(value),
-    set: async (key, v, ttlMs) => { entries.set(key, { kind: 'value', value: v }, ttl(ttlMs)) },
+    set: async (key, v, ttlMs) => { entries.set(flat(key), v, ttl(ttlMs)) },
     setIfAbsent: async (key, v, ttlMs) => {
       if (entries.has(key)) return false
-      entries.set(key, { kind: 'value', value: v }, ttl(ttlMs))
+      entries.set(flat(key), v, ttl(ttlMs))
       return true
     },
     compareAndSet: async (key, expected, next, ttlMs) => {
       if (value(key) !== expected || (expected === undefined && entries.has(key))) return false
       if (next === undefined) entries.delete(key)
-      else entries.set(key, { kind: 'value', value: next }, ttl(ttlMs))
+      else entries.set(flat(key), next, ttl(ttlMs))
       return true
     },
     take: async (key) => {
@@ -47,14 +63,14 @@ export function createMemoryStore (options: { maxEntries?: number, now?: () => n
       for (const key of typeof keys === 'string' ? [keys] : keys) entries.delete(key)
     },
     increment: async (key, ttlMs) => {
-      const entry = entries.get(key)
-      if (entry?.kind !== 'value') {
-        entries.set(key, { kind: 'value', value: '1' }, ttl(ttlMs))
-        return 1
+      const next = Number(value(key) ?? 0) + 1
+      if (next === 1) {
+        entries.set(flat(key), '1', ttl(ttlMs))
+      } else {
+        // Without a new expiry: setting it anew would move the fixed window's end.
+        entries.set(key, String(next), { noUpdateTTL: true })
       }
-      // In place: setting the entry again would move the fixed window's expiry.
-      entry.value = String(Number(entry.value) + 1)
-      return Number(entry.value)
+      return next
     },
     remainingTtlMs: async (key) => {
       if (!entries.has(key)) return undefined
@@ -66,16 +82,33 @@ export function createMemoryStore (options: { maxEntries?: number, now?: () => n
       const existing = members(key)
       // Like Redis, which has no empty sets: adding nothing creates nothing.
       if (existing === undefined && added.length === 0) return
-      const set = existing ?? new Set<string>()
-      for (const member of added) set.add(member)
-      // A set that lives long enough keeps its expiry (changed in place); a shorter one is extended.
-      if (existing === undefined || entries.getRemainingTTL(key) < ttlMs) entries.set(key, { kind: 'set', members: set }, ttl(ttlMs))
+      let set: Members = existing ?? []
+      if (set instanceof Set) {
+        for (const member of added) set.add(flat(member))
+      } else {
+        // A new array each time, of its exact length (one grown by push keeps room for 16 more).
+        const known = set
+        const fresh = added.filter((member, i) => !known.includes(member) && added.indexOf(member) === i).map(flat)
+        if (fresh.length > 0) set = known.length + fresh.length > ARRAY_MAX_MEMBERS ? new Set(known.concat(fresh)) : known.concat(fresh)
+      }
+      // A set that lives long enough keeps its expiry; a shorter one is extended.
+      if (existing === undefined || entries.getRemainingTTL(key) < ttlMs) entries.set(flat(key), set, ttl(ttlMs))
+      else if (set !== existing) entries.set(key, set, { noUpdateTTL: true })
     },
     setRemove: async (key, removed) => {
       const set = members(key)
       if (set === undefined) return
-      for (const member of removed) set.delete(member)
-      if (set.size === 0) entries.delete(key)
+      let size: number
+      if (set instanceof Set) {
+        for (const member of removed) set.delete(member)
+        size = set.size
+      } else {
+        const gone = new Set(removed)
+        const kept = set.filter((member) => !gone.has(member))
+        size = kept.length
+        if (size > 0 && size < set.length) entries.set(key, kept, { noUpdateTTL: true })
+      }
+      if (size === 0) entries.delete(key)
     },
     setMembers: async (key) => [...(members(key) ?? [])],
     ping: async () => {},

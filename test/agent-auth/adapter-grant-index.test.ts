@@ -1,0 +1,74 @@
+// One index set per grant for the keys of all its tokens and codes (not one per model): each model's
+// revokeByGrantId still ends only its own, and an index written per model (before the shared one) still counts.
+import { randomBytes } from 'node:crypto'
+import { expect, it } from 'vitest'
+import { createStoreAdapter } from '../../src/agent-auth/adapter.ts'
+import { createKeyring } from '../../src/crypto/keyring.ts'
+import { sha256b64url } from '../../src/crypto/hash.ts'
+import { createMemoryStore } from '../../src/stores/memory.ts'
+
+function setup () {
+  const durable = createMemoryStore()
+  const transient = createMemoryStore()
+  const adapter = createStoreAdapter({ stores: { durable, transient }, keyring: createKeyring({ current: randomBytes(32), purpose: 'test' }), onConcurrentReuse: async () => {} })
+  return { durable, adapter }
+}
+
+it("revokeByGrantId of one model ends that model's records of the grant, nothing of another model or grant", async () => {
+  const { durable, adapter } = setup()
+  await adapter('AccessToken').upsert('at-1', { grantId: 'g-1' }, 600)
+  await adapter('AccessToken').upsert('at-2', { grantId: 'g-1' }, 600)
+  await adapter('RefreshToken').upsert('rt-1', { grantId: 'g-1' }, 600)
+  await adapter('RefreshToken').consume('rt-1')
+  await adapter('AccessToken').upsert('at-3', { grantId: 'g-2' }, 600)
+  const index = `oidc:by-grant:${sha256b64url('g-1')}`
+  expect(await durable.setMembers(index)).toHaveLength(3)
+
+  await adapter('AccessToken').revokeByGrantId('g-1')
+  expect(await adapter('AccessToken').find('at-1')).toBeUndefined()
+  expect(await adapter('AccessToken').find('at-2')).toBeUndefined()
+  expect(await adapter('RefreshToken').find('rt-1')).toMatchObject({ grantId: 'g-1', consumed: expect.any(Number) })
+  expect(await adapter('AccessToken').find('at-3')).toMatchObject({ grantId: 'g-2' })
+  expect(await durable.setMembers(index)).toEqual([`oidc:RefreshToken:${sha256b64url('rt-1')}`])
+
+  await adapter('RefreshToken').revokeByGrantId('g-1')
+  expect(await adapter('RefreshToken').find('rt-1')).toBeUndefined()
+  // Its consumed mark went with it: a token of the same id is not taken for a reused one.
+  expect(await durable.get(`oidc:RefreshToken:${sha256b64url('rt-1')}:consumed`)).toBeUndefined()
+  expect(await durable.setMembers(index)).toEqual([])
+})
+
+it('a token indexed the way records were before the shared index is revoked with its grant', async () => {
+  const { durable, adapter } = setup()
+  await adapter('RefreshToken').upsert('rt-old', { grantId: 'g-1' }, 600)
+  const key = `oidc:RefreshToken:${sha256b64url('rt-old')}`
+  // As an earlier version left it: in the model's own index of the grant.
+  await durable.setRemove(`oidc:by-grant:${sha256b64url('g-1')}`, [key])
+  await durable.setAdd(`oidc:RefreshToken:grant:${sha256b64url('g-1')}`, [key], 600_000)
+
+  await adapter('RefreshToken').revokeByGrantId('g-1')
+  expect(await adapter('RefreshToken').find('rt-old')).toBeUndefined()
+  expect(await durable.setMembers(`oidc:RefreshToken:grant:${sha256b64url('g-1')}`)).toEqual([])
+})
+
+it('a destroyed token leaves the index of its grant', async () => {
+  const { durable, adapter } = setup()
+  await adapter('AccessToken').upsert('at-1', { grantId: 'g-1' }, 600)
+  await adapter('AccessToken').upsert('at-2', { grantId: 'g-1' }, 600)
+  await adapter('AccessToken').destroy('at-1')
+  expect(await durable.setMembers(`oidc:by-grant:${sha256b64url('g-1')}`)).toEqual([`oidc:AccessToken:${sha256b64url('at-2')}`])
+})
+
+it("a record's jti is its id: stored once, in the key, and given back by find", async () => {
+  const { durable, adapter } = setup()
+  const keyring = createKeyring({ current: randomBytes(32), purpose: 'test' })
+  const own = createStoreAdapter({ stores: { durable, transient: durable }, keyring, onConcurrentReuse: async () => {} })
+  await own('AccessToken').upsert('at-1', { jti: 'at-1', kind: 'AccessToken', grantId: 'g-1' }, 600)
+  const key = `oidc:AccessToken:${sha256b64url('at-1')}`
+  const opened = keyring.open(await durable.get(key) as string, key) as string
+  expect(JSON.parse(opened)).toEqual({ kind: 'AccessToken', grantId: 'g-1' })
+  expect(await own('AccessToken').find('at-1')).toEqual({ jti: 'at-1', kind: 'AccessToken', grantId: 'g-1' })
+  // One whose jti is not its id keeps it as it is.
+  await adapter('Session').upsert('s-1', { jti: 'other', kind: 'Session' }, 600)
+  expect(await adapter('Session').find('s-1')).toEqual({ jti: 'other', kind: 'Session' })
+})
