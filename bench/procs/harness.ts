@@ -14,7 +14,7 @@ import { OboService } from '../../src/entra/obo.ts'
 import type { MsalFactory } from '../../src/entra/msal.ts'
 import { createMemoryOboCache } from '../../src/stores/obo-cache.ts'
 import { createMemoryStore } from '../../src/stores/memory.ts'
-import { userAssertionOf, type UserAssertion } from '../../src/caller/user-assertion.ts'
+import { TokenMemo, userAssertionOf, type UserAssertion } from '../../src/caller/user-assertion.ts'
 import type { Store } from '../../src/stores/types.ts'
 import { createStoreAdapter } from '../../src/agent-auth/adapter.ts'
 import { createKeyring } from '../../src/crypto/keyring.ts'
@@ -31,9 +31,14 @@ const silent = createLogger('silent')
 const TOKEN_CHARS = 1500
 const token = (chars = TOKEN_CHARS): string => randomBytes(Math.ceil(chars * 3 / 4)).toString('base64url').slice(0, chars)
 
-function heapAfterGc (): number {
+/**
+ * Heap in use after full collections, once the event loop has turned: what a WeakRef was dereferenced for is
+ * kept until the current job ends, so a count taken inside one long job can charge one phase's garbage to the next.
+ */
+async function heapAfterGc (): Promise<number> {
   const gc = (globalThis as { gc?: () => void }).gc
   if (gc === undefined) throw new Error('run the harness with --expose-gc')
+  await new Promise((resolve) => setImmediate(resolve))
   gc()
   gc()
   return process.memoryUsage().heapUsed
@@ -47,7 +52,7 @@ const instantMsal = {
 } as unknown as MsalFactory
 
 function assertionFor (i: number): UserAssertion {
-  return userAssertionOf({ tid: '11111111-1111-1111-1111-111111111111', oid: randomUUID(), upn: `user${i}@contoso.test`, name: `User ${i}`, exp: Math.floor(Date.now() / 1000) + 3600, mode: 'entra_bearer' }, token())
+  return userAssertionOf({ tid: '11111111-1111-1111-1111-111111111111', oid: randomUUID(), upn: `user${i}@contoso.test`, name: `User ${i}` }, 'entra_bearer', new TokenMemo(token(), Math.floor(Date.now() / 1000) + 3600))
 }
 
 async function s3 (quick: boolean): Promise<NonNullable<HarnessResult['s3']>> {
@@ -157,23 +162,26 @@ async function s5 (quick: boolean, username: string, password: string): Promise<
   try {
     const template = await msalCacheTemplate(services, username, password)
     const tid = config.tenantId
-    const oid = template.homeAccountId.split('.')[0] as string
+    // Every session and grant is another user's (the worst case: nothing per user is shared), signed in with the
+    // template's MSAL cache; the memo is made from the record as a request reads it from the store.
+    const someone = (i: number) => ({ oid: randomUUID(), upn: `user${i}@contoso.test`, name: `User ${i}` })
 
     // Browser sessions: record + sealed MSAL partition in the store, the relay-scoped token's memo in memory (MSAL silent).
-    const newSession = async (): Promise<string> => {
-      const record = { tid, oid, upn: username, name: 'Alice', homeAccountId: template.homeAccountId, createdAt: Date.now() }
-      const id = await services.sessions.create(record)
+    const newSession = async (i: number): Promise<string> => {
+      const id = await services.sessions.create({ tid, ...someone(i), homeAccountId: template.homeAccountId, createdAt: Date.now() })
       await services.sessions.savePartition(id, template.fresh())
+      const record = await services.sessions.get(id)
+      if (record === undefined) throw new Error('S5: a session just made was not found')
       await services.sessions.userAssertion(id, record)
       return id
     }
     // A warm-up first: what the first ones allocate once (code, lazily made tables) is no session's cost. The
     // bench's own array of ids is made before the count starts.
-    for (let i = 0; i < warmup; i++) await newSession()
+    for (let i = 0; i < warmup; i++) await newSession(count + i)
     const sessionIds = new Array<string>(count).fill('')
-    let before = heapAfterGc()
-    for (let i = 0; i < count; i++) sessionIds[i] = await newSession()
-    const browserBytes = (heapAfterGc() - before) / count
+    let before = await heapAfterGc()
+    for (let i = 0; i < count; i++) sessionIds[i] = await newSession(i)
+    const browserBytes = (await heapAfterGc() - before) / count
     // The raw session ids are the browsers' (cookies), not the relay's: not counted.
     const idBytes = sessionIds.reduce((sum, id) => sum + id.length + 16, 0) / count
     const browserOverhead = browserBytes - idBytes - template.tokenBytes
@@ -208,8 +216,9 @@ async function s5 (quick: boolean, username: string, password: string): Promise<
     const scope = 'tools:read tools:call'
     const resourceServer = { audience: resource, scope, accessTokenFormat: 'opaque' as const }
     const jkt = randomBytes(32).toString('base64url')
-    const newGrant = async (held: string[], i: number): Promise<void> => {
-      const accountId = `${tid}.${randomUUID()}`
+    const newGrant = async (held: string[], i: number, userIndex: number): Promise<void> => {
+      const user = someone(userIndex)
+      const accountId = `${tid}.${user.oid}`
       const grant = new provider.Grant({ accountId, clientId })
       grant.addResourceScope(resource, scope)
       const grantId = await grant.save()
@@ -218,32 +227,32 @@ async function s5 (quick: boolean, username: string, password: string): Promise<
       held[2 * i] = await at.save()
       const rt = new provider.RefreshToken({ accountId, client, grantId, scope, gty: 'authorization_code', resource, rotations: 0, iiat: Math.floor(Date.now() / 1000) } as never)
       held[2 * i + 1] = await rt.save()
-      const record = await grants.save({
+      await grants.save({
         grantId,
         accountId,
         tid,
-        oid,
-        upn: username,
-        name: 'Alice',
+        ...user,
         homeAccountId: template.homeAccountId,
         clientId,
         clientName: 'bench agent',
         redirectHost: '127.0.0.1',
         resources: [resource],
         scopes: scope.split(' '),
-      }, { tid, oid, upn: username, name: 'Alice', homeAccountId: template.homeAccountId, serializedCache: template.fresh() })
+      }, { tid, ...user, homeAccountId: template.homeAccountId, serializedCache: template.fresh() })
+      const record = await grants.get(grantId)
+      if (record === undefined) throw new Error('S5: a grant just saved was not found')
       await grants.userAssertion(record)
     }
     const warm: string[] = []
-    for (let i = 0; i < warmup; i++) await newGrant(warm, i)
+    for (let i = 0; i < warmup; i++) await newGrant(warm, i, count + i)
     const held = new Array<string>(count * 2).fill('')
-    before = heapAfterGc()
+    before = await heapAfterGc()
     for (let i = 0; i < count; i++) {
       // The last grant's writes are listed below (where an agent grant's bytes go).
       written.recording = i === count - 1
-      await newGrant(held, i)
+      await newGrant(held, i, i)
     }
-    const agentBytes = (heapAfterGc() - before) / count
+    const agentBytes = (await heapAfterGc() - before) / count
     // The opaque tokens themselves are the agent's; only their hashes and payloads stay in the relay.
     const heldBytes = held.reduce((sum, t) => sum + t.length + 16, 0) / count
     const agentOverhead = agentBytes - heldBytes - template.tokenBytes
@@ -255,9 +264,9 @@ async function s5 (quick: boolean, username: string, password: string): Promise<
     // OBO tokens: the memory cache as createServices builds it, filled through exchange().
     const obo = new OboService({ msal: instantMsal, cache: createMemoryOboCache(count * 2), logger: silent })
     const users = Array.from({ length: count }, (_, i) => assertionFor(i))
-    before = heapAfterGc()
+    before = await heapAfterGc()
     for (const user of users) await obo.exchange(user, [NOTES_SCOPE])
-    const oboBytes = (heapAfterGc() - before) / count
+    const oboBytes = (await heapAfterGc() - before) / count
     const oboOverhead = oboBytes - TOKEN_CHARS
     lines.push(`  OBO cache entry  ${(per10k(oboBytes) / 1e6).toFixed(1)} MB per 10k = ${oboBytes.toFixed(0)} B each, of which the token ${TOKEN_CHARS} B → ${oboOverhead.toFixed(0)} B beyond the token`)
     return {

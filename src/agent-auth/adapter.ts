@@ -74,9 +74,7 @@ class StoreAdapter implements Adapter {
   async upsert (id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
     const key = this.#key(id)
     const ttlMs = this.#ttlMs(expiresIn)
-    // A token's or grant's `jti` is its id, which find() is given: not stored a second time (bench S5).
-    const stored = payload.jti === id ? { ...payload, jti: undefined } : payload
-    await this.#store.set(key, this.#o.keyring.seal(JSON.stringify(stored), key), ttlMs)
+    await this.#store.set(key, this.#o.keyring.seal(JSON.stringify(payload), key), ttlMs)
     if (typeof payload.grantId === 'string') await this.#store.setAdd(this.#grantIndexKey(payload.grantId), [key], ttlMs)
     if (typeof payload.uid === 'string' && this.#model === 'Session') await this.#setPointer(this.#indexKey('uid', payload.uid), id, ttlMs)
     if (typeof payload.userCode === 'string') await this.#setPointer(this.#indexKey('userCode', payload.userCode), id, ttlMs)
@@ -93,8 +91,6 @@ class StoreAdapter implements Adapter {
       if (remaining !== undefined) await this.#store.compareAndSet(key, sealed, this.#o.keyring.seal(opened, key), remaining)
     }
     const payload = JSON.parse(opened) as AdapterPayload
-    // A record without its `jti` was stored without it because it was the id (records stored with one keep theirs).
-    if (payload.jti === undefined && payload.kind !== undefined) payload.jti = id
     return consumed === undefined ? payload : { ...payload, consumed: Number(consumed) }
   }
 

@@ -3,7 +3,7 @@
 // revocation cascade. Framework-free; oidc-provider's side of a revocation is handed in (`revokeAtProvider`).
 import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
-import { userAssertionOf, type TokenSource, type UserAssertion } from '../caller/user-assertion.ts'
+import { TokenMemo, userAssertionOf, type TokenSource, type UserAssertion } from '../caller/user-assertion.ts'
 import { heldToken, silentToken, writePartition, type PartitionOptions } from '../caller/msal-partition.ts'
 import { sha256b64url } from '../crypto/hash.ts'
 import type { Keyring } from '../crypto/keyring.ts'
@@ -79,8 +79,8 @@ export const grantLogId = (grantId: string): string => sha256b64url(grantId).sli
 export class AgentGrants {
   readonly #o: AgentGrantsOptions
   readonly #now: () => number
-  readonly #assertions = new LRUCache<string, UserAssertion>({ max: 10_000 })
-  readonly #refreshing = new SingleFlight<{ assertion: UserAssertion, token: string }>()
+  readonly #memos = new LRUCache<string, TokenMemo>({ max: 10_000 })
+  readonly #refreshing = new SingleFlight<{ memo: TokenMemo, token: string }>()
   readonly #revokedListeners: Array<(record: AgentGrantRecord) => void | Promise<void>> = []
   #revokeAtProvider: (grantId: string) => Promise<void> = async () => {}
   /** The memos' token source: a grant's token from its partition again (the record read anew). */
@@ -127,7 +127,7 @@ export class AgentGrants {
     await this.#o.store.set(grantKey(record.grantId), JSON.stringify(full), this.#ttlMs)
     await this.#o.store.setAdd(grantsOfKey(record.accountId), [record.grantId], this.#ttlMs)
     await this.saveProfile(signedIn)
-    this.#assertions.delete(record.grantId)
+    this.#memos.delete(record.grantId)
     this.#o.logger.info({ audit: existing === undefined ? 'grant.created' : 'grant.extended', account: record.accountId, clientId: record.clientId, grant: grantLogId(record.grantId), resources: record.resources, scopes: record.scopes }, 'audit')
     return full
   }
@@ -141,7 +141,7 @@ export class AgentGrants {
     }
     await writePartition(this.#partition(grantId), signedIn.serializedCache)
     await this.saveProfile(signedIn)
-    this.#assertions.delete(grantId)
+    this.#memos.delete(grantId)
     this.#o.logger.info({ audit: 'grant.signed_in_again', account: record.accountId, clientId: record.clientId, grant: grantLogId(grantId) }, 'audit')
     return record
   }
@@ -185,17 +185,17 @@ export class AgentGrants {
   /** The user's Entra token for the relay's scope, from this grant's partition: the OBO assertion of its calls. */
   async userAssertion (record: AgentGrantRecord): Promise<UserAssertion> {
     if (!this.#o.allowedTenants.includes(record.tid)) throw relayError('tenant_refused', 'Users of this tenant may not use the relay.')
-    const memo = this.#assertions.get(record.grantId)
-    if (memo !== undefined && memo.exp * 1000 - RENEW_BEFORE_MS > this.#now()) return memo
-    return (await this.#fetch(record)).assertion
+    const memo = this.#memos.get(record.grantId)
+    if (memo !== undefined && memo.exp * 1000 - RENEW_BEFORE_MS > this.#now()) return userAssertionOf(record, 'agent', memo, record.grantId)
+    return userAssertionOf(record, 'agent', (await this.#fetch(record)).memo, record.grantId)
   }
 
   /** The token from the grant's partition (MSAL silent), one fetch at a time per grant; the memo follows it. */
-  async #fetch (record: AgentGrantRecord): Promise<{ assertion: UserAssertion, token: string }> {
+  async #fetch (record: AgentGrantRecord): Promise<{ memo: TokenMemo, token: string }> {
     return await this.#refreshing.run(record.grantId, async () => await this.#silent(record))
   }
 
-  async #silent (record: AgentGrantRecord): Promise<{ assertion: UserAssertion, token: string }> {
+  async #silent (record: AgentGrantRecord): Promise<{ memo: TokenMemo, token: string }> {
     const { token, exp } = await silentToken(this.#o.msal, {
       tenantId: record.tid,
       homeAccountId: record.homeAccountId,
@@ -207,12 +207,10 @@ export class AgentGrants {
     })
     // The memo holds no token: an OBO cache miss takes it from the partition again. The same token keeps its
     // memo (whose hash the OBO cache knows it by).
-    const memo = this.#assertions.get(record.grantId)
-    const assertion = memo !== undefined && memo.tokenHash === sha256b64url(token)
-      ? memo
-      : userAssertionOf({ ...record, exp, mode: 'agent', grantId: record.grantId }, token, { from: this.#tokens, key: record.grantId })
-    this.#assertions.set(record.grantId, assertion)
-    return { assertion, token }
+    const known = this.#memos.get(record.grantId)
+    const memo = known !== undefined && known.tokenHash === sha256b64url(token) ? known : new TokenMemo(token, exp, { from: this.#tokens, key: record.grantId })
+    this.#memos.set(record.grantId, memo)
+    return { memo, token }
   }
 
   /**
@@ -223,7 +221,7 @@ export class AgentGrants {
     const record = await this.get(grantId)
     if (options.atProvider !== false) await this.#revokeAtProvider(grantId)
     await this.#o.store.delete([grantKey(grantId), partitionKey(grantId)])
-    this.#assertions.delete(grantId)
+    this.#memos.delete(grantId)
     const dropped = await this.#o.obo.dropGrant(grantId)
     let sessions = 0
     for (const token of dropped) sessions += this.#o.pool.retireToken(token.accessToken)

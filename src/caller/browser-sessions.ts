@@ -10,7 +10,7 @@ import { interactionRequired, relayError } from '../errors.ts'
 import type { Keyring } from '../crypto/keyring.ts'
 import { SingleFlight } from '../stores/single-flight.ts'
 import type { Store } from '../stores/types.ts'
-import { userAssertionOf, type TokenSource, type UserAssertion, type UserIdentity } from './user-assertion.ts'
+import { TokenMemo, userAssertionOf, type TokenSource, type UserAssertion, type UserIdentity } from './user-assertion.ts'
 
 export interface SessionRecord extends UserIdentity {
   /** MSAL's account key (`<oid>.<tid>`) in this session's cache partition. */
@@ -39,7 +39,7 @@ export class SessionService {
   readonly #ttlSec: number
   readonly #now: () => number
   /** Relay-scoped tokens per session, so a page load does not deserialize the MSAL partition each time. */
-  readonly #assertions = new LRUCache<string, UserAssertion>({ max: 10_000 })
+  readonly #memos = new LRUCache<string, TokenMemo>({ max: 10_000 })
   /** The memos' token source: a session's token from its partition again (the record read anew). */
   readonly #tokens: TokenSource = {
     tokenOf: async (hashed, tokenHash) => {
@@ -52,7 +52,7 @@ export class SessionService {
   }
 
   /** One silent refresh per session at a time: the page fires its tool calls in parallel. */
-  readonly #refreshing = new SingleFlight<{ assertion: UserAssertion, token: string }>()
+  readonly #refreshing = new SingleFlight<{ memo: TokenMemo, token: string }>()
 
   constructor (options: SessionServiceOptions) {
     this.#o = options
@@ -84,7 +84,7 @@ export class SessionService {
   async destroy (id: string): Promise<void> {
     const hashed = sha256b64url(id)
     await this.#o.store.delete([sessionKey(hashed), partitionKey(hashed)])
-    this.#assertions.delete(hashed)
+    this.#memos.delete(hashed)
   }
 
   /** Stores the MSAL cache produced by the code redemption as this session's partition. */
@@ -97,17 +97,17 @@ export class SessionService {
   async userAssertion (id: string, record: SessionRecord): Promise<UserAssertion> {
     if (!this.#o.allowedTenants.includes(record.tid)) throw relayError('tenant_refused', 'Users of this tenant may not use the relay.')
     const hashed = sha256b64url(id)
-    const memo = this.#assertions.get(hashed)
-    if (memo !== undefined && memo.exp * 1000 - RENEW_BEFORE_MS > this.#now()) return memo
-    return (await this.#fetch(hashed, record)).assertion
+    const memo = this.#memos.get(hashed)
+    if (memo !== undefined && memo.exp * 1000 - RENEW_BEFORE_MS > this.#now()) return userAssertionOf(record, 'session', memo)
+    return userAssertionOf(record, 'session', (await this.#fetch(hashed, record)).memo)
   }
 
   /** The token from the partition (MSAL silent), one fetch at a time per session; the memo follows it. */
-  async #fetch (hashed: string, record: SessionRecord): Promise<{ assertion: UserAssertion, token: string }> {
+  async #fetch (hashed: string, record: SessionRecord): Promise<{ memo: TokenMemo, token: string }> {
     return await this.#refreshing.run(hashed, async () => await this.#silent(hashed, record))
   }
 
-  async #silent (hashed: string, record: SessionRecord): Promise<{ assertion: UserAssertion, token: string }> {
+  async #silent (hashed: string, record: SessionRecord): Promise<{ memo: TokenMemo, token: string }> {
     const { token, exp } = await silentToken(this.#o.msal, {
       tenantId: record.tid,
       homeAccountId: record.homeAccountId,
@@ -119,13 +119,11 @@ export class SessionService {
     })
     // The memo holds no token: an OBO cache miss takes it from the partition again. The same token keeps its
     // memo (whose hash the OBO cache knows it by).
-    const memo = this.#assertions.get(hashed)
-    const assertion = memo !== undefined && memo.tokenHash === sha256b64url(token)
-      ? memo
-      : userAssertionOf({ ...record, exp, mode: 'session' }, token, { from: this.#tokens, key: hashed })
+    const known = this.#memos.get(hashed)
+    const memo = known !== undefined && known.tokenHash === sha256b64url(token) ? known : new TokenMemo(token, exp, { from: this.#tokens, key: hashed })
     // Cached before the single-flight releases the key, so a caller arriving now finds it.
-    this.#assertions.set(hashed, assertion)
-    return { assertion, token }
+    this.#memos.set(hashed, memo)
+    return { memo, token }
   }
 
   /** One session's MSAL partition (sealed with the session hash as AAD). */

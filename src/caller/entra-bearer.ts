@@ -5,7 +5,7 @@ import { insufficientScope, relayError, RelayError, temporarilyUnavailable } fro
 import { LRUCache } from 'lru-cache'
 import { sha256b64url } from '../crypto/hash.ts'
 import type { FetchLike } from '../net/http-client.ts'
-import { userAssertionOf, type UserAssertion } from './user-assertion.ts'
+import { TokenMemo, userAssertionOf, type UserAssertion } from './user-assertion.ts'
 
 export interface InboundTokenOptions {
   authorityHost: URL
@@ -119,14 +119,13 @@ export function createInboundTokenValidator (options: InboundTokenOptions): Inbo
       throw relayError('client_not_allowed', 'The client application that obtained this token is not allowed to use the relay.')
     }
     const text = (value: unknown): string | undefined => typeof value === 'string' ? value : undefined
-    const assertion = userAssertionOf({
+    const user = {
       tid,
       oid: String(payload.oid),
       upn: text(payload.preferred_username) ?? text(payload.upn) ?? text(payload.unique_name),
       name: text(payload.name),
-      exp: payload.exp as number,
-      mode: 'entra_bearer',
-    }, token)
+    }
+    const assertion = userAssertionOf(user, 'entra_bearer', new TokenMemo(token, payload.exp as number))
     validated.set(memoKey, assertion)
     return assertion
   }

@@ -22,21 +22,22 @@ export interface AccessClaims {
 
 /**
  * The one value both modes converge on: the user's Entra token for the relay, used as the OBO assertion. The
- * memos of sessions and grants keep one per user for as long as its token lives, without the token itself (a
- * second copy of 1–2 KB per session, in clear, besides the sealed partition it came from): the OBO cache is keyed
- * by `tokenHash`, so only a miss asks for the token, and `token()` takes it from the partition again.
+ * memos of sessions and grants (TokenMemo) keep one per session or grant for as long as its token lives, without
+ * the token itself (a second copy of 1–2 KB per session, in clear, besides the sealed partition it came from): the
+ * OBO cache is keyed by `tokenHash`, so only a miss asks for the token, and `token()` takes it from the partition
+ * again.
  */
 export interface UserAssertion extends UserIdentity {
   /** SHA-256 (base64url) of the token: what the OBO cache keys on. */
-  tokenHash: string
+  readonly tokenHash: string
   /** An Entra access token whose audience is the relay. Never logged, never returned. */
   token: () => Promise<string>
   /** Expiry of the token, epoch seconds. */
-  exp: number
-  mode: AuthMode
+  readonly exp: number
+  readonly mode: AuthMode
   /** The agent grant whose MSAL partition produced the token (mode `agent`): its OBO tokens are dropped with it. */
-  grantId?: string
-  access: AccessClaims
+  readonly grantId?: string
+  readonly access: AccessClaims
 }
 
 /** No groups, no roles: the claims of most tokens, shared. */
@@ -50,50 +51,67 @@ export interface TokenSource {
 }
 
 /**
- * A user's assertion from its token. With a `source` (sessions and grants: their memos) it keeps only the key to
- * fetch the token again by; without one it holds the token (an Entra bearer: the request carries it anyway).
- * A class, so that a memo costs its fields and nothing per instance besides (no closure).
+ * What is kept of a user's token between requests: its hash, expiry and claims. With a `source` (sessions and
+ * grants: their memos) it keeps only the key to fetch the token again by; without one it holds the token (an
+ * Entra bearer: the request carries it anyway).
+ */
+export class TokenMemo {
+  readonly tokenHash: string
+  /** Expiry of the token, epoch seconds. */
+  readonly exp: number
+  readonly access: AccessClaims
+  /** The token (an Entra bearer's), or the key to fetch it again by from `#from`: two fields, no object. */
+  readonly #heldOrKey: string
+  readonly #from: TokenSource | undefined
+
+  constructor (token: string, exp: number, source?: { from: TokenSource, key: string }) {
+    this.tokenHash = sha256b64url(token)
+    this.exp = exp
+    this.access = accessClaimsOf(token)
+    this.#heldOrKey = source === undefined ? token : source.key
+    this.#from = source?.from
+  }
+
+  async token (): Promise<string> {
+    return this.#from === undefined ? this.#heldOrKey : await this.#from.tokenOf(this.#heldOrKey, this.tokenHash)
+  }
+}
+
+/**
+ * A request's assertion: the user as the request's record (or token) names them, and the memo of their token.
+ * Made per request from the memo, so a memo holds no identity strings of its own.
  */
 class Assertion implements UserAssertion {
   readonly tid: string
   readonly oid: string
   readonly upn: string | undefined
   readonly name: string | undefined
-  readonly tokenHash: string
-  readonly exp: number
   readonly mode: AuthMode
   readonly grantId?: string
-  readonly access: AccessClaims
-  readonly #held: string | undefined
-  readonly #source: { from: TokenSource, key: string } | undefined
+  readonly #memo: TokenMemo
 
-  constructor (fields: UserIdentity & { exp: number, mode: AuthMode, grantId?: string }, token: string, source: { from: TokenSource, key: string } | undefined) {
-    this.tid = fields.tid
-    this.oid = fields.oid
-    this.upn = fields.upn
-    this.name = fields.name
-    this.tokenHash = sha256b64url(token)
-    this.exp = fields.exp
-    this.mode = fields.mode
-    if (fields.grantId !== undefined) this.grantId = fields.grantId
-    this.access = accessClaimsOf(token)
-    this.#held = source === undefined ? token : undefined
-    this.#source = source
+  constructor (user: UserIdentity, mode: AuthMode, memo: TokenMemo, grantId: string | undefined) {
+    this.tid = user.tid
+    this.oid = user.oid
+    this.upn = user.upn
+    this.name = user.name
+    this.mode = mode
+    if (grantId !== undefined) this.grantId = grantId
+    this.#memo = memo
   }
 
+  get tokenHash (): string { return this.#memo.tokenHash }
+  get exp (): number { return this.#memo.exp }
+  get access (): AccessClaims { return this.#memo.access }
+
   async token (): Promise<string> {
-    if (this.#held !== undefined) return this.#held
-    const source = this.#source as { from: TokenSource, key: string }
-    return await source.from.tokenOf(source.key, this.tokenHash)
+    return await this.#memo.token()
   }
 }
 
-export function userAssertionOf (
-  fields: UserIdentity & { exp: number, mode: AuthMode, grantId?: string },
-  token: string,
-  source?: { from: TokenSource, key: string }
-): UserAssertion {
-  return new Assertion(fields, token, source)
+/** The user (tid, oid, upn and name are read of `user`), how they came, and their token's memo. */
+export function userAssertionOf (user: UserIdentity, mode: AuthMode, memo: TokenMemo, grantId?: string): UserAssertion {
+  return new Assertion(user, mode, memo, grantId)
 }
 
 function accessClaimsOf (token: string): AccessClaims {

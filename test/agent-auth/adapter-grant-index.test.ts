@@ -58,17 +58,3 @@ it('a destroyed token leaves the index of its grant', async () => {
   await adapter('AccessToken').destroy('at-1')
   expect(await durable.setMembers(`oidc:by-grant:${sha256b64url('g-1')}`)).toEqual([`oidc:AccessToken:${sha256b64url('at-2')}`])
 })
-
-it("a record's jti is its id: stored once, in the key, and given back by find", async () => {
-  const { durable, adapter } = setup()
-  const keyring = createKeyring({ current: randomBytes(32), purpose: 'test' })
-  const own = createStoreAdapter({ stores: { durable, transient: durable }, keyring, onConcurrentReuse: async () => {} })
-  await own('AccessToken').upsert('at-1', { jti: 'at-1', kind: 'AccessToken', grantId: 'g-1' }, 600)
-  const key = `oidc:AccessToken:${sha256b64url('at-1')}`
-  const opened = keyring.open(await durable.get(key) as string, key) as string
-  expect(JSON.parse(opened)).toEqual({ kind: 'AccessToken', grantId: 'g-1' })
-  expect(await own('AccessToken').find('at-1')).toEqual({ jti: 'at-1', kind: 'AccessToken', grantId: 'g-1' })
-  // One whose jti is not its id keeps it as it is.
-  await adapter('Session').upsert('s-1', { jti: 'other', kind: 'Session' }, 600)
-  expect(await adapter('Session').find('s-1')).toEqual({ jti: 'other', kind: 'Session' })
-})

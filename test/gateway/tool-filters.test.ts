@@ -1,7 +1,7 @@
 // TOOL_FILTERS hold on all three surfaces (/v1, /mcp/:server, /mcp), and per identity: groups, app roles, and a
 // group overage that fails closed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { userAssertionOf, type UserAssertion } from '../../src/caller/user-assertion.ts'
+import { TokenMemo, userAssertionOf, type UserAssertion } from '../../src/caller/user-assertion.ts'
 import { ToolFilter } from '../../src/gateway/tool-filter.ts'
 import { startTestStack, type TestStack } from '../helpers/stack.ts'
 import { connectSdk, jsonOf } from '../helpers/mcp-clients.ts'
@@ -81,7 +81,7 @@ describe('tool filters on every surface', () => {
 /** A user whose relay token carries these claims (the filter reads a token the caller chain already validated). */
 function userWith (claims: Record<string, unknown>): UserAssertion {
   const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url')
-  return userAssertionOf({ tid: 't', oid: 'o', upn: undefined, name: undefined, exp: 0, mode: 'entra_bearer' }, `${part({ alg: 'RS256' })}.${part(claims)}.sig`)
+  return userAssertionOf({ tid: 't', oid: 'o', upn: undefined, name: undefined }, 'entra_bearer', new TokenMemo(`${part({ alg: 'RS256' })}.${part(claims)}.sig`, 0))
 }
 
 describe('ToolFilter per identity', () => {
