@@ -21,6 +21,7 @@ import {
 import { UnknownAggregatedTool, type AggregateTools } from './aggregate.ts'
 import type { SessionBindings } from './session-bindings.ts'
 import type { ToolWatch } from './tool-watch.ts'
+import { isJsonObject } from '../mcp/json-object.ts'
 
 export interface AggregateRequest {
   caller: Caller
@@ -93,7 +94,7 @@ export class AggregateEndpoint {
       const requested = typeof params.protocolVersion === 'string' ? params.protocolVersion : ''
       session = {
         protocolVersion: SUPPORTED_PROTOCOL_VERSIONS.includes(requested) ? requested : LATEST_PROTOCOL_VERSION,
-        capabilities: isObject(params.capabilities) ? params.capabilities : {},
+        capabilities: isJsonObject(params.capabilities) ? params.capabilities : {},
       }
       newSessionId = randomUUID()
       await this.#o.bindings.bind<LegacySession>(SCOPE, newSessionId, { user: userKey(caller.user), state: session })
@@ -166,7 +167,7 @@ export class AggregateEndpoint {
         const url = this.#o.loginUrl(outcome.intent, ctx.request)
         const text = userActionText(outcome.error, url)
         // URL-mode elicitation (2025-11-25 client/elicitation § URL Mode) for clients that declared it.
-        if (url !== undefined && isObject(session.capabilities.elicitation) && isObject(session.capabilities.elicitation['url'])) {
+        if (url !== undefined && isJsonObject(session.capabilities.elicitation) && isJsonObject(session.capabilities.elicitation['url'])) {
           throw new McpError(ErrorCode.UrlElicitationRequired, text, { elicitations: [{ mode: 'url', elicitationId: randomUUID(), url, message: text }] })
         }
         return toolError(text)
@@ -222,12 +223,12 @@ export class AggregateEndpoint {
     const { reply } = ctx
     const params = rpc.params
     const name = params['name'] as string
-    const args = isObject(params['arguments']) ? params['arguments'] : {}
+    const args = isJsonObject(params['arguments']) ? params['arguments'] : {}
     const meta = params._meta
     const capabilities = meta[META_KEYS.clientCapabilities]
     const progressToken = meta[META_KEYS.progressToken]
     // Our own sign-in request is answered by retrying; the server's own requests go back to it untouched.
-    const responses = isObject(params['inputResponses']) ? { ...params['inputResponses'] } : undefined
+    const responses = isJsonObject(params['inputResponses']) ? { ...params['inputResponses'] } : undefined
     if (responses !== undefined) delete responses[SIGN_IN_INPUT]
     const requestState = typeof params['requestState'] === 'string' ? params['requestState'] : undefined
 
@@ -268,8 +269,8 @@ export class AggregateEndpoint {
       if (outcome.kind === 'result') return finish(200, resultBody(rpc.id, outcome.result))
       const url = this.#o.loginUrl(outcome.intent, ctx.request)
       const text = userActionText(outcome.error, url)
-      const elicitation = isObject(capabilities) ? capabilities['elicitation'] : undefined
-      if (url !== undefined && isObject(elicitation) && isObject(elicitation['url'])) {
+      const elicitation = isJsonObject(capabilities) ? capabilities['elicitation'] : undefined
+      if (url !== undefined && isJsonObject(elicitation) && isJsonObject(elicitation['url'])) {
         // The client shows the URL; its retry (with our input answered) runs the call again. @see basic/patterns/mrtr.mdx
         return finish(200, resultBody(rpc.id, { resultType: 'input_required', inputRequests: { [SIGN_IN_INPUT]: { method: 'elicitation/create', params: { mode: 'url', message: text, url } } } }))
       }
@@ -289,7 +290,7 @@ export class AggregateEndpoint {
 
   /** Acknowledges what it honours (tool list changes) and holds the stream. @see basic/patterns/subscriptions.mdx */
   #modernListen (ctx: AggregateRequest, rpc: ModernRequest): void {
-    const wanted = isObject(rpc.params['notifications']) ? rpc.params['notifications'] : {}
+    const wanted = isJsonObject(rpc.params['notifications']) ? rpc.params['notifications'] : {}
     const honoured = wanted['toolsListChanged'] === true ? { toolsListChanged: true } : {}
     const subscription = { [META_KEYS.subscriptionId]: rpc.id }
     const sse = this.#listChangedStream(ctx, (writer) => {
@@ -358,7 +359,7 @@ function sendAnswer (reply: FastifyReply, answer: { status: number, body: unknow
 }
 
 function resultBody (id: RequestId, result: JsonObject): JsonObject {
-  const meta = isObject(result['_meta']) ? result['_meta'] : {}
+  const meta = isJsonObject(result['_meta']) ? result['_meta'] : {}
   return { jsonrpc: '2.0', id, result: { resultType: 'complete', ...result, _meta: { ...meta, [META_KEYS.serverInfo]: SERVER_INFO } } }
 }
 
@@ -387,14 +388,10 @@ function anySignal (...signals: Array<AbortSignal | undefined>): AbortSignal {
   return AbortSignal.any(signals.filter((signal): signal is AbortSignal => signal !== undefined))
 }
 
-function isObject (value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
 function isRequest (message: unknown): message is { method: string, id: RequestId } {
-  return isObject(message) && typeof message['method'] === 'string' && 'id' in message
+  return isJsonObject(message) && typeof message['method'] === 'string' && 'id' in message
 }
 
 function idOf (message: unknown): unknown {
-  return isObject(message) ? message['id'] : undefined
+  return isJsonObject(message) ? message['id'] : undefined
 }

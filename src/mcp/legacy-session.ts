@@ -12,6 +12,7 @@ import { SseDecoder, EventTooLarge } from './modern/bounded-body.ts'
 import { McpHttpError, McpInvalidResponseError, McpResponseTooLargeError, McpRpcError } from './modern/client-errors.ts'
 import { ACCEPT_BOTH, ERROR_CODES, HEADERS, JSONRPC_VERSION, LATEST_LEGACY_PROTOCOL_VERSION, LEGACY_PROTOCOL_VERSIONS, NOTIFICATIONS } from './modern/protocol.ts'
 import type { JsonObject } from './modern/types.ts'
+import { isJsonObject } from './json-object.ts'
 
 /** What a server may answer `initialize` with: the legacy revisions, and the two before them the SDK also accepted. */
 const ACCEPTED_VERSIONS: readonly string[] = [...LEGACY_PROTOCOL_VERSIONS, '2025-03-26', '2024-11-05']
@@ -36,10 +37,6 @@ export interface LegacySessionOptions {
 
 export interface RequestOptions {
   onProgress?: ((progress: Progress) => void) | undefined
-}
-
-function isObject (value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
 function mediaTypeOf (headers: Dispatcher.ResponseData['headers']): string {
@@ -114,7 +111,7 @@ export class LegacySession {
   async request (method: string, params: JsonObject, call: DownstreamCall, options: RequestOptions = {}): Promise<JsonObject> {
     call.signal.throwIfAborted()
     const id = this.#nextId++
-    const withProgress = options.onProgress === undefined ? params : { ...params, _meta: { ...(isObject(params['_meta']) ? params['_meta'] : {}), progressToken: id } }
+    const withProgress = options.onProgress === undefined ? params : { ...params, _meta: { ...(isJsonObject(params['_meta']) ? params['_meta'] : {}), progressToken: id } }
     const body = JSON.stringify({ jsonrpc: JSONRPC_VERSION, id, method, params: withProgress })
     try {
       const response = await this.#post(body, call.signal, call.headers, call.timeoutMs)
@@ -181,11 +178,11 @@ export class LegacySession {
     if (message['id'] !== id) return undefined
     if ('error' in message) {
       const error = message['error']
-      const code = isObject(error) && Number.isInteger(error['code']) ? error['code'] as number : ERROR_CODES.internalError
+      const code = isJsonObject(error) && Number.isInteger(error['code']) ? error['code'] as number : ERROR_CODES.internalError
       throw new McpRpcError(code)
     }
     const result = message['result']
-    if (!isObject(result)) throw new McpInvalidResponseError('the response has no result object')
+    if (!isJsonObject(result)) throw new McpInvalidResponseError('the response has no result object')
     return result
   }
 
@@ -194,7 +191,7 @@ export class LegacySession {
       this.#o.onToolsChanged?.()
       return
     }
-    if (method !== NOTIFICATIONS.progress || options.onProgress === undefined || !isObject(params)) return
+    if (method !== NOTIFICATIONS.progress || options.onProgress === undefined || !isJsonObject(params)) return
     if (params['progressToken'] !== id || typeof params['progress'] !== 'number') return
     options.onProgress({
       progress: params['progress'],
@@ -261,7 +258,7 @@ function parseMessage (text: string): JsonObject | undefined {
   } catch {
     return undefined
   }
-  return isObject(message) ? message : undefined
+  return isJsonObject(message) ? message : undefined
 }
 
 /** The whole body as text, failing (and cutting the connection) as soon as more than `maxBytes` arrived. */

@@ -12,6 +12,7 @@ import type { ServerRegistry } from '../downstream/registry.ts'
 import type { FetchLike } from '../net/http-client.ts'
 import type { McpClientPool, PooledClient } from './client-pool.ts'
 import { createModernMcpClient, detectServerEra, McpInvalidResponseError, type InputRequiredResult, type InputResponses, type ModernMcpClient } from './modern/index.ts'
+import { isJsonObject } from './json-object.ts'
 
 export interface ScopeResolver {
   resolve: (serverId: string) => Promise<{ scopes: string[] }>
@@ -261,12 +262,8 @@ export class ToolService {
   }
 }
 
-function isObject (value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
 function isToolDefinition (tool: unknown): tool is Tool {
-  return isObject(tool) && typeof tool['name'] === 'string' && isObject(tool['inputSchema'])
+  return isJsonObject(tool) && typeof tool['name'] === 'string' && isJsonObject(tool['inputSchema'])
 }
 
 /**
@@ -276,8 +273,8 @@ function isToolDefinition (tool: unknown): tool is Tool {
  */
 function callToolResultOf (result: Record<string, unknown>): CallToolResult {
   const { content, isError, structuredContent } = result
-  const contentOk = content === undefined || (Array.isArray(content) && content.every((block) => isObject(block) && typeof block['type'] === 'string'))
-  if (!contentOk || (isError !== undefined && typeof isError !== 'boolean') || (structuredContent !== undefined && !isObject(structuredContent))) {
+  const contentOk = content === undefined || (Array.isArray(content) && content.every((block) => isJsonObject(block) && typeof block['type'] === 'string'))
+  if (!contentOk || (isError !== undefined && typeof isError !== 'boolean') || (structuredContent !== undefined && !isJsonObject(structuredContent))) {
     throw new McpInvalidResponseError('not a CallToolResult')
   }
   return (content === undefined ? { ...result, content: [] } : result) as CallToolResult

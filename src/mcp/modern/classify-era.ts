@@ -1,6 +1,7 @@
 // Which protocol era an HTTP request to an MCP endpoint speaks, for a dual-era server or gateway.
 import { HEADERS, META_KEYS, METHODS, isLegacyVersion } from './protocol.ts'
 import { readHeader, type HeaderSource } from './header-values.ts'
+import { isJsonObject } from '../json-object.ts'
 
 export type Era = 'modern' | 'legacy'
 
@@ -21,10 +22,6 @@ export interface EraClassification {
   reason: EraReason
 }
 
-function isObject (value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
 /**
  * The era of one request, from its headers and its parsed JSON body (`undefined` for a request without a body:
  * GET or DELETE). A dual-era server selects its behaviour from how the client opens: modern per-request `_meta`
@@ -36,12 +33,12 @@ export function classifyEra (headers: HeaderSource, body: unknown): EraClassific
   // Only legacy revisions had requests without a JSON-RPC body: the GET stream and the session DELETE.
   if (body === undefined) return { era: 'legacy', reason: 'no-body' }
   if (Array.isArray(body)) return { era: 'legacy', reason: 'batch' }
-  const message = isObject(body) ? body : {}
+  const message = isJsonObject(body) ? body : {}
   if (message['method'] === METHODS.initialize) return { era: 'legacy', reason: 'initialize' }
   const params = message['params']
-  const meta = isObject(params) ? params['_meta'] : undefined
+  const meta = isJsonObject(params) ? params['_meta'] : undefined
   // A session id beside modern `_meta` is ignored, as a modern-only server must. @see streamable-http.mdx § Earlier Streamable HTTP Revisions
-  if (isObject(meta) && typeof meta[META_KEYS.protocolVersion] === 'string') return { era: 'modern', reason: 'meta-protocol-version' }
+  if (isJsonObject(meta) && typeof meta[META_KEYS.protocolVersion] === 'string') return { era: 'modern', reason: 'meta-protocol-version' }
   if (readHeader(headers, HEADERS.sessionId) !== undefined) return { era: 'legacy', reason: 'session-id' }
   // Clients answer server-initiated requests only in legacy revisions; modern clients MUST NOT POST responses.
   if (!('method' in message) && ('result' in message || 'error' in message)) return { era: 'legacy', reason: 'client-response' }

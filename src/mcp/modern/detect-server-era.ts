@@ -5,7 +5,8 @@ import { postJsonRpc, type FetchLike } from './post-json-rpc.ts'
 import { ACCEPT_BOTH, ERROR_CODES, HEADERS, LATEST_LEGACY_PROTOCOL_VERSION, LEGACY_PROTOCOL_VERSIONS, METHODS, MODERN_ONLY_ERROR_CODES, MODERN_PROTOCOL_VERSIONS } from './protocol.ts'
 import { createModernRequest } from './request-builder.ts'
 import { modernHeadersFor } from './request-headers.ts'
-import type { DiscoverResult, Implementation, JsonObject, Result } from './types.ts'
+import type { DiscoverResult, Implementation, Result } from './types.ts'
+import { isJsonObject } from '../json-object.ts'
 
 export interface DetectServerEraOptions {
   /** For the whole detection, every probe included; default 10 s. */
@@ -26,12 +27,8 @@ export type ServerEra =
   | { era: 'modern', protocolVersion: string, supportedVersions: string[], discover?: DiscoverResult }
   | { era: 'legacy', protocolVersion: string, serverInfo?: Implementation }
 
-function isObject (value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
 function isDiscoverResult (result: Result): result is DiscoverResult {
-  return Array.isArray(result['supportedVersions']) && (result['supportedVersions'] as unknown[]).every((version) => typeof version === 'string') && isObject(result['capabilities'])
+  return Array.isArray(result['supportedVersions']) && (result['supportedVersions'] as unknown[]).every((version) => typeof version === 'string') && isJsonObject(result['capabilities'])
 }
 
 /** A JSON-RPC error only a modern server answers with: its own codes, or -32601 with 404. @see basic/transports/streamable-http.mdx § Backward Compatibility */
@@ -126,6 +123,6 @@ async function initializeLegacy (
     }
   }
   const serverInfo = result['serverInfo']
-  const isImplementation = isObject(serverInfo) && typeof serverInfo['name'] === 'string' && typeof serverInfo['version'] === 'string'
+  const isImplementation = isJsonObject(serverInfo) && typeof serverInfo['name'] === 'string' && typeof serverInfo['version'] === 'string'
   return { era: 'legacy', protocolVersion, ...(isImplementation && { serverInfo: serverInfo as Implementation }) }
 }

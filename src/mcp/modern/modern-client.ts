@@ -9,6 +9,7 @@ import { modernHeadersFor } from './request-headers.ts'
 import { authorizationContextOf, ResultCache, scopeOf, ttlOf } from './result-cache.ts'
 import { invalidToolReason } from './x-mcp-header.ts'
 import type { CacheScope, CallToolResult, ClientCapabilities, DiscoverResult, Implementation, InputRequiredResult, InputResponses, JsonObject, JsonRpcNotification, Progress, Result, Tool } from './types.ts'
+import { isJsonObject } from '../json-object.ts'
 
 export interface ModernMcpClientOptions {
   /** The MCP endpoint. */
@@ -81,10 +82,6 @@ interface Deadline { at: number, totalMs: number }
 
 interface CachedTools { tools: Tool[], rejectedTools: ToolList['rejectedTools'], cacheScope: CacheScope, expiresAt: number }
 
-function isObject (value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
 /** A result's type; an absent one is `complete` (earlier revisions), an unknown one is invalid. @see basic/index.mdx § ResultType */
 function resultTypeOf (result: Result, allowed: readonly string[]): string {
   const resultType = result.resultType ?? 'complete'
@@ -154,7 +151,7 @@ export function createModernMcpClient (options: ModernMcpClientOptions): ModernM
     const result = await send(METHODS.discover, {}, call, deadlineOf(call))
     resultTypeOf(result, ['complete'])
     const { supportedVersions, capabilities } = result
-    if (!Array.isArray(supportedVersions) || !supportedVersions.every((version) => typeof version === 'string') || !isObject(capabilities)) {
+    if (!Array.isArray(supportedVersions) || !supportedVersions.every((version) => typeof version === 'string') || !isJsonObject(capabilities)) {
       throw new McpInvalidResponseError('not a DiscoverResult')
     }
     const discovered = result as DiscoverResult
@@ -188,8 +185,8 @@ export function createModernMcpClient (options: ModernMcpClientOptions): ModernM
       expiresAt = Math.min(expiresAt, now() + ttlOf(result['ttlMs'], maxTtlMs))
       if (scopeOf(result['cacheScope']) === 'private') cacheScope = 'private'
       for (const tool of result['tools'] as unknown[]) {
-        if (!isObject(tool) || typeof tool['name'] !== 'string' || !isObject(tool['inputSchema'])) {
-          rejectedTools.push({ name: isObject(tool) && typeof tool['name'] === 'string' ? tool['name'] : '', reason: 'not a tool definition' })
+        if (!isJsonObject(tool) || typeof tool['name'] !== 'string' || !isJsonObject(tool['inputSchema'])) {
+          rejectedTools.push({ name: isJsonObject(tool) && typeof tool['name'] === 'string' ? tool['name'] : '', reason: 'not a tool definition' })
           continue
         }
         const reason = invalidToolReason(tool as Tool)

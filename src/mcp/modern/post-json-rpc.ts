@@ -3,6 +3,7 @@ import { readBoundedText, readSseData } from './bounded-body.ts'
 import { McpCallError, McpHttpError, McpInvalidResponseError, McpResponseTooLargeError, McpRpcError, McpTimeoutError, McpUnreachableError } from './client-errors.ts'
 import { ERROR_CODES } from './protocol.ts'
 import type { JsonObject, JsonRpcNotification, JsonRpcRequest, Result } from './types.ts'
+import { isJsonObject } from '../json-object.ts'
 
 export type FetchLike = typeof globalThis.fetch
 
@@ -30,10 +31,6 @@ export interface JsonRpcExchange {
 /** Bytes of an error body read to find its JSON-RPC code; the rest of it is never read. */
 const ERROR_BODY_MAX_BYTES = 64 * 1024
 const VERSION_STRING = /^[\w.-]{1,64}$/
-
-function isObject (value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
 
 function mediaTypeOf (headers: Headers): string {
   return (headers.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? ''
@@ -119,7 +116,7 @@ function parseMessage (text: string): JsonObject {
   } catch {
     throw new McpInvalidResponseError('not JSON')
   }
-  if (!isObject(message)) throw new McpInvalidResponseError('not a JSON-RPC message')
+  if (!isJsonObject(message)) throw new McpInvalidResponseError('not a JSON-RPC message')
   return message
 }
 
@@ -128,12 +125,12 @@ function resultOf (message: JsonObject, id: JsonRpcRequest['id']): Result | unde
   if ('method' in message || message['id'] !== id) return undefined
   if ('error' in message) throw new McpRpcError(codeOf(message['error']) ?? ERROR_CODES.internalError)
   const result = message['result']
-  if (!isObject(result)) throw new McpInvalidResponseError('the response has no result object')
+  if (!isJsonObject(result)) throw new McpInvalidResponseError('the response has no result object')
   return result
 }
 
 function codeOf (error: unknown): number | undefined {
-  return isObject(error) && Number.isInteger(error['code']) ? error['code'] as number : undefined
+  return isJsonObject(error) && Number.isInteger(error['code']) ? error['code'] as number : undefined
 }
 
 /** The status, `WWW-Authenticate` and JSON-RPC code of a failed answer; the body itself goes no further. */
@@ -144,10 +141,10 @@ async function httpErrorOf (response: Response, stop: () => void): Promise<McpHt
   if (response.body !== null && mediaTypeOf(response.headers) === 'application/json') {
     try {
       const message = JSON.parse(await readBoundedText(response.body, ERROR_BODY_MAX_BYTES, stop)) as unknown
-      const error = isObject(message) ? message['error'] : undefined
+      const error = isJsonObject(message) ? message['error'] : undefined
       rpcCode = codeOf(error)
-      const data = isObject(error) ? error['data'] : undefined
-      const supported = isObject(data) ? data['supported'] : undefined
+      const data = isJsonObject(error) ? error['data'] : undefined
+      const supported = isJsonObject(data) ? data['supported'] : undefined
       if (rpcCode === ERROR_CODES.unsupportedProtocolVersion && Array.isArray(supported) && supported.length <= 32) {
         supportedVersions = supported.filter((version): version is string => typeof version === 'string' && VERSION_STRING.test(version))
       }

@@ -4,6 +4,7 @@ import { decodeHeaderValue, isValidFieldValue, readHeader, type HeaderSource } f
 import { headerMismatch, invalidParams, invalidRequest, unsupportedProtocolVersion, type ErrorAnswer } from './error-answers.ts'
 import { checkMcpParamHeaders } from './x-mcp-header.ts'
 import type { JsonObject, JsonRpcErrorResponse, JsonRpcNotification, ModernRequest, RequestId, Tool } from './types.ts'
+import { isJsonObject } from '../json-object.ts'
 
 export interface ValidateModernRequestOptions {
   /** Versions this server accepts; default {@link MODERN_PROTOCOL_VERSIONS}. */
@@ -16,10 +17,6 @@ export type ModernValidation =
   | { ok: true, kind: 'request', request: ModernRequest, protocolVersion: string }
   | { ok: true, kind: 'notification', notification: JsonRpcNotification }
   | { ok: false, status: number, error: JsonRpcErrorResponse }
-
-function isObject (value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
 
 function isRequestId (value: unknown): value is RequestId {
   return typeof value === 'string' || (typeof value === 'number' && Number.isInteger(value))
@@ -41,7 +38,7 @@ function reject (answer: ErrorAnswer): ModernValidation {
 export function validateModernRequest (headers: HeaderSource, body: unknown, options: ValidateModernRequestOptions = {}): ModernValidation {
   const supportedVersions = options.supportedVersions ?? MODERN_PROTOCOL_VERSIONS
   // @see streamable-http.mdx § Sending Messages: a single request or notification, never a response or a batch.
-  if (!isObject(body)) return reject(invalidRequest(undefined, Array.isArray(body) ? 'batches are not supported' : 'the body must be a JSON-RPC object'))
+  if (!isJsonObject(body)) return reject(invalidRequest(undefined, Array.isArray(body) ? 'batches are not supported' : 'the body must be a JSON-RPC object'))
   const rawId = body['id']
   const id = isRequestId(rawId) ? rawId : undefined
   if (body['jsonrpc'] !== '2.0') return reject(invalidRequest(id, 'jsonrpc must be "2.0"'))
@@ -51,7 +48,7 @@ export function validateModernRequest (headers: HeaderSource, body: unknown, opt
     return reject(invalidRequest(id, isResponse ? 'clients must not send JSON-RPC responses' : 'method must be a string'))
   }
   const params = body['params']
-  if (params !== undefined && !isObject(params)) return reject(invalidRequest(id, 'params must be an object'))
+  if (params !== undefined && !isJsonObject(params)) return reject(invalidRequest(id, 'params must be an object'))
   if (!('id' in body)) {
     return { ok: true, kind: 'notification', notification: { jsonrpc: '2.0', method, ...(params !== undefined && { params }) } }
   }
@@ -67,7 +64,7 @@ export function validateModernRequest (headers: HeaderSource, body: unknown, opt
   }
   if (!isValidFieldValue(versionHeader)) return reject(headerMismatch(id, 'MCP-Protocol-Version header has invalid characters'))
 
-  const meta = isObject(params) ? params['_meta'] : undefined
+  const meta = isJsonObject(params) ? params['_meta'] : undefined
   const metaProblem = checkRequestMeta(meta)
   if (metaProblem !== undefined) return reject(invalidParams(id, metaProblem))
   const requestMeta = meta as JsonObject
@@ -94,7 +91,7 @@ export function validateModernRequest (headers: HeaderSource, body: unknown, opt
   if (method === METHODS.toolsCall && options.toolFor !== undefined) {
     const tool = options.toolFor(requestParams['name'] as string)
     const args = requestParams['arguments']
-    const problem = tool === undefined ? undefined : checkMcpParamHeaders(headers, tool, isObject(args) ? args : undefined)
+    const problem = tool === undefined ? undefined : checkMcpParamHeaders(headers, tool, isJsonObject(args) ? args : undefined)
     if (problem !== undefined) return reject(headerMismatch(id, problem))
   }
 
@@ -103,12 +100,12 @@ export function validateModernRequest (headers: HeaderSource, body: unknown, opt
 
 /** What is wrong with a request's `_meta`, or undefined. @see basic/index.mdx § `_meta` */
 function checkRequestMeta (meta: unknown): string | undefined {
-  if (!isObject(meta)) return 'params._meta is required'
+  if (!isJsonObject(meta)) return 'params._meta is required'
   const version = meta[META_KEYS.protocolVersion]
   if (typeof version !== 'string' || version === '') return `_meta["${META_KEYS.protocolVersion}"] is required`
-  if (!isObject(meta[META_KEYS.clientCapabilities])) return `_meta["${META_KEYS.clientCapabilities}"] is required`
+  if (!isJsonObject(meta[META_KEYS.clientCapabilities])) return `_meta["${META_KEYS.clientCapabilities}"] is required`
   const clientInfo = meta[META_KEYS.clientInfo]
-  if (clientInfo !== undefined && !(isObject(clientInfo) && typeof clientInfo['name'] === 'string' && typeof clientInfo['version'] === 'string')) {
+  if (clientInfo !== undefined && !(isJsonObject(clientInfo) && typeof clientInfo['name'] === 'string' && typeof clientInfo['version'] === 'string')) {
     return `_meta["${META_KEYS.clientInfo}"] needs a name and a version`
   }
   const logLevel = meta[META_KEYS.logLevel]

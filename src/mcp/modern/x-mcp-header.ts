@@ -2,6 +2,7 @@
 import { HEADERS } from './protocol.ts'
 import { decodeHeaderValue, encodeHeaderValue, headerNames, readHeader, type HeaderSource } from './header-values.ts'
 import type { JsonObject, Tool } from './types.ts'
+import { isJsonObject } from '../json-object.ts'
 
 const ANNOTATION = 'x-mcp-header'
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
@@ -14,17 +15,13 @@ export interface HeaderAnnotation {
   type: 'string' | 'integer' | 'boolean'
 }
 
-function isObject (value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
 /** Every schema object under `schema` (through any keyword), with the `properties` path when it is statically reachable. */
 function * walkSchemas (schema: JsonObject, path: string[] | undefined): Generator<{ schema: JsonObject, path: string[] | undefined }> {
   yield { schema, path }
   for (const [keyword, value] of Object.entries(schema)) {
-    if (keyword === 'properties' && isObject(value)) {
+    if (keyword === 'properties' && isJsonObject(value)) {
       for (const [property, child] of Object.entries(value)) {
-        if (isObject(child)) yield * walkSchemas(child, path === undefined ? undefined : [...path, property])
+        if (isJsonObject(child)) yield * walkSchemas(child, path === undefined ? undefined : [...path, property])
       }
     } else if (keyword !== ANNOTATION) {
       yield * walkNested(value)
@@ -35,7 +32,7 @@ function * walkSchemas (schema: JsonObject, path: string[] | undefined): Generat
 function * walkNested (value: unknown): Generator<{ schema: JsonObject, path: string[] | undefined }> {
   if (Array.isArray(value)) {
     for (const item of value) yield * walkNested(item)
-  } else if (isObject(value)) {
+  } else if (isJsonObject(value)) {
     yield * walkSchemas(value, undefined)
   }
 }
@@ -45,7 +42,7 @@ function * walkNested (value: unknown): Generator<{ schema: JsonObject, path: st
  * @see basic/transports/streamable-http.mdx § Schema Extension, server/tools.mdx § x-mcp-header
  */
 export function readHeaderAnnotations (inputSchema: unknown): { annotations: HeaderAnnotation[] } | { invalid: string } {
-  if (!isObject(inputSchema)) return { invalid: 'inputSchema is not an object' }
+  if (!isJsonObject(inputSchema)) return { invalid: 'inputSchema is not an object' }
   const annotations: HeaderAnnotation[] = []
   const seen = new Set<string>()
   for (const { schema, path } of walkSchemas(inputSchema, [])) {
@@ -72,7 +69,7 @@ export function invalidToolReason (tool: Tool): string | undefined {
 function valueAt (args: unknown, path: string[]): unknown {
   let value = args
   for (const key of path) {
-    if (!isObject(value) || !Object.hasOwn(value, key)) return undefined
+    if (!isJsonObject(value) || !Object.hasOwn(value, key)) return undefined
     value = value[key]
   }
   return value
