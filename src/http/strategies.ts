@@ -12,6 +12,7 @@ const BEARER = /^Bearer +([\w.~+/-]+=*) *$/i
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
 const RELAY_TOKEN = /^(Bearer|DPoP) +([\w.~+/-]+=*) *$/i
+const BEARER_SCHEME = /^bearer /i
 
 /**
  * `Authorization: DPoP <relay token>` (with a `DPoP` proof) or `Bearer <relay token>`: tokens the relay's own
@@ -22,7 +23,10 @@ export function relayTokenStrategy (verifier: RelayTokenVerifier): CallerStrateg
     kind: 'agent',
     serves: new Set(['caller']),
     authenticate: async (request) => {
-      const match = RELAY_TOKEN.exec(request.headers.authorization ?? '')
+      const authorization = request.headers.authorization ?? ''
+      // An Entra token is a JWT (dots): the next strategy's, found without running the pattern over its 1–2 KB.
+      if (authorization.includes('.') && BEARER_SCHEME.test(authorization)) return undefined
+      const match = RELAY_TOKEN.exec(authorization)
       if (match === null) return undefined
       const scheme = (match[1] as string).toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer'
       const token = match[2] as string
