@@ -82,7 +82,8 @@ export async function createAgentAuth (o: AgentAuthOptions): Promise<AgentAuth> 
     config: config.agentAuth,
     adapter: createStoreAdapter({
       stores: o.stores,
-      keyring: keyring('oidc-provider-store', true),
+      keyring: keyring('oidc-provider-store'),
+      compressingKeyring: keyring('oidc-provider-store', true),
       clockToleranceSec: 15,
       onConcurrentReuse: async (model, grantId) => {
         logger.warn({ audit: 'token.reused', model, grant: grantId === undefined ? undefined : grantLogId(grantId) }, 'audit')

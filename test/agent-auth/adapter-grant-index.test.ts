@@ -58,3 +58,21 @@ it('a destroyed token leaves the index of its grant', async () => {
   await adapter('AccessToken').destroy('at-1')
   expect(await durable.setMembers(`oidc:by-grant:${sha256b64url('g-1')}`)).toEqual([`oidc:AccessToken:${sha256b64url('at-2')}`])
 })
+
+it('a refresh token is stored compressed, an access token and a grant (read on every request) are not', async () => {
+  const durable = createMemoryStore()
+  const master = randomBytes(32)
+  const adapter = createStoreAdapter({
+    stores: { durable, transient: createMemoryStore() },
+    keyring: createKeyring({ current: master, purpose: 'test' }),
+    compressingKeyring: createKeyring({ current: master, purpose: 'test', compress: true }),
+    onConcurrentReuse: async () => {},
+  })
+  const payload = { grantId: 'g-1', accountId: 'a'.repeat(300), scope: 'tools:read tools:call', aud: 'https://relay.example/v1' }
+  for (const model of ['RefreshToken', 'AccessToken', 'Grant']) await adapter(model).upsert(`${model}-1`, payload, 600)
+  const format = async (model: string) => (await durable.get(`oidc:${model}:${sha256b64url(`${model}-1`)}`))?.split('.')[0]
+  expect(await format('RefreshToken')).toBe('v2')
+  expect(await format('AccessToken')).toBe('v1')
+  expect(await format('Grant')).toBe('v1')
+  expect(await adapter('RefreshToken').find('RefreshToken-1')).toEqual(payload)
+})
