@@ -59,6 +59,11 @@ class StoreAdapter implements Adapter {
     this.#store = TRANSIENT_MODELS.has(model) ? options.stores.transient : options.stores.durable
   }
 
+  /** The keyring this model's records are sealed with (both open every record). */
+  get #sealing (): Keyring {
+    return COMPRESSED_MODELS.has(this.#model) ? this.#o.compressingKeyring ?? this.#o.keyring : this.#o.keyring
+  }
+
   #key (id: string): string {
     return `oidc:${this.#model}:${sha256b64url(id)}`
   }
@@ -82,8 +87,7 @@ class StoreAdapter implements Adapter {
   async upsert (id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
     const key = this.#key(id)
     const ttlMs = this.#ttlMs(expiresIn)
-    const sealing = COMPRESSED_MODELS.has(this.#model) ? this.#o.compressingKeyring ?? this.#o.keyring : this.#o.keyring
-    await this.#store.set(key, sealing.seal(JSON.stringify(payload), key), ttlMs)
+    await this.#store.set(key, this.#sealing.seal(JSON.stringify(payload), key), ttlMs)
     if (typeof payload.grantId === 'string') await this.#store.setAdd(this.#grantIndexKey(payload.grantId), [key], ttlMs)
     if (typeof payload.uid === 'string' && this.#model === 'Session') await this.#setPointer(this.#indexKey('uid', payload.uid), id, ttlMs)
     if (typeof payload.userCode === 'string') await this.#setPointer(this.#indexKey('userCode', payload.userCode), id, ttlMs)
@@ -97,7 +101,7 @@ class StoreAdapter implements Adapter {
     if (opened === undefined) return undefined
     if (this.#o.keyring.sealedUnderPrevious(sealed)) {
       const remaining = await this.#store.remainingTtlMs(key)
-      if (remaining !== undefined) await this.#store.compareAndSet(key, sealed, this.#o.keyring.seal(opened, key), remaining)
+      if (remaining !== undefined) await this.#store.compareAndSet(key, sealed, this.#sealing.seal(opened, key), remaining)
     }
     const payload = JSON.parse(opened) as AdapterPayload
     return consumed === undefined ? payload : { ...payload, consumed: Number(consumed) }

@@ -86,12 +86,16 @@ export class AgentGrants {
   /** The memos' token source: a grant's token from its partition again (the record read anew). */
   readonly #tokens: TokenSource = {
     tokenOf: async (grantId, tokenHash) => {
+      // The memo's own token while the partition has it.
+      const held = await heldToken(this.#partition(grantId), tokenHash)
+      if (held !== undefined) return held
+      // Not there: revoked while a request of it was under way (the partition goes with the grant), else MSAL
+      // renewed it meanwhile and the current one is fetched. The record is read after the partition, so a
+      // revocation in between is seen as one (not as an ended sign-in).
       const record = await this.get(grantId)
-      // Revoked while a request of it was under way (the memo goes with the grant).
       if (record === undefined) throw relayError('grant_revoked', 'The agent\'s access was revoked; connect the agent again.')
-      // The memo's own token while the partition has it; else (MSAL renewed it meanwhile) the current one. A
-      // refused refresh token sends the user to a sign-in for this grant, as it does when the memo is made.
-      return await heldToken(this.#partition(grantId), tokenHash) ?? (await this.#fetch(record).catch((err: unknown) => { throw err instanceof RelayError ? forGrant(err, grantId) : err })).token
+      // A refused refresh token sends the user to a sign-in for this grant, as it does when the memo is made.
+      return (await this.#fetch(record).catch((err: unknown) => { throw err instanceof RelayError ? forGrant(err, grantId) : err })).token
     },
   }
 

@@ -7,11 +7,12 @@ import { deflateRawSync, inflateRawSync } from 'node:zlib'
  * TOKEN_ENCRYPTION_KEY_PREVIOUS still open while callers re-seal them under the current key.
  *
  * Format: `v1.<key id>.<base64url(iv ‖ ciphertext ‖ tag)>`; the GCM additional data is the header plus the caller's `aad`.
- * `v2` is the same over the raw-DEFLATE of the plaintext: a keyring made with `compress` (MSAL cache partitions)
+ * `v2` is the same over the raw-DEFLATE of the plaintext: a keyring made with `compress` (MSAL cache partitions, the provider's refresh tokens)
  * compresses values of COMPRESS_MIN_BYTES and more before sealing them when that makes them smaller. The format is
  * in the authenticated header, so a value cannot be passed off as the other one. Compression before encryption
  * leaks only a sealed value's length, to whoever reads the store, and no one outside can put chosen text next to a
- * token in one value and watch the length change (the CRIME conditions): a partition holds Entra's answers.
+ * token in one value and watch the length change (the CRIME conditions): a partition holds Entra's answers, and a
+ * refresh-token record a new random token each, beside only what its own client asked for.
  */
 export interface Keyring {
   /** Seals under the current key, bound to `aad` (where the value is stored, e.g. the user's partition key). */

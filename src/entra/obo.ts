@@ -81,13 +81,17 @@ export class OboService {
     }
     const joined = this.#flights.has(key)
     const exchange = async (): Promise<OboToken> => {
-      const fresh = await this.#exchangeWithEntra(user, scopes, options)
-      // Cached before the flight lands, so nobody arriving after it starts another exchange.
+      const { token: fresh, assertionHash } = await this.#exchangeWithEntra(user, scopes, options)
+      // Cached before the flight lands, so nobody arriving after it starts another exchange. Also under the
+      // token the exchange used when it was not the memo's (MSAL renewed it meanwhile: the memo now names it).
       const ttlMs = fresh.expiresAt - this.#skewMs - this.#now()
       if (ttlMs > 0) {
-        await this.#o.cache.set(key, fresh, ttlMs)
-        // An agent's tokens are filed under its grant: revoking the grant drops them.
-        if (user.grantId !== undefined) await this.#o.cache.tag(grantTag(user.grantId), key, ttlMs)
+        const used = assertionHash === user.tokenHash ? key : OboService.#keyOf(assertionHash, scopes, options.claims)
+        for (const k of used === key ? [key] : [key, used]) {
+          await this.#o.cache.set(k, fresh, ttlMs)
+          // An agent's tokens are filed under its grant: revoking the grant drops them.
+          if (user.grantId !== undefined) await this.#o.cache.tag(grantTag(user.grantId), k, ttlMs)
+        }
       }
       return fresh
     }
@@ -118,7 +122,7 @@ export class OboService {
     return await this.#o.cache.countTag(grantTag(grantId))
   }
 
-  async #exchangeWithEntra (user: UserAssertion, scopes: string[], options: ExchangeOptions): Promise<OboToken> {
+  async #exchangeWithEntra (user: UserAssertion, scopes: string[], options: ExchangeOptions): Promise<{ token: OboToken, assertionHash: string }> {
     // Only a miss needs the token itself (a session's or grant's is taken from its partition again, and fails
     // as its silent token does: a RelayError of its own).
     const oboAssertion = await user.token()
@@ -137,7 +141,8 @@ export class OboService {
       }
       this.#o.logger.info({ ...logBase, correlationId: record.correlationId, ms: Math.round(performance.now() - started) }, 'obo exchange')
       const { audience } = issuedTokenClaims(result.accessToken)
-      return { accessToken: result.accessToken, expiresAt: result.expiresOn.getTime(), ...(audience === undefined ? {} : { audience }) }
+      const token = { accessToken: result.accessToken, expiresAt: result.expiresOn.getTime(), ...(audience === undefined ? {} : { audience }) }
+      return { token, assertionHash: sha256b64url(oboAssertion) }
     } catch (err) {
       const mapped = mapEntraError(err, { record, scopes, tenantId: user.tid, what: `the token for ${options.target ?? 'the MCP server'}` })
       this.#o.logger.warn({ ...logBase, ...mapped.logFields, status: mapped.statusCode, reason: mapped.reason }, 'obo exchange failed')
@@ -151,7 +156,7 @@ function rebuild (recorded: string | undefined, scopes: string[]): RelayError {
   const parsed = recorded === undefined ? undefined : JSON.parse(recorded) as { reason?: string, description?: string, claims?: unknown, retryAfter?: string }
   const reason = parsed?.reason !== undefined && parsed.reason in REASONS ? parsed.reason as Reason : 'entra_unavailable'
   const description = parsed?.description ?? 'Another replica\'s exchange with Entra did not finish in time; retry.'
-  if (reason === 'claims_challenge' || reason === 'sign_in_required') {
+  if (reason === 'claims_challenge' || reason === 'sign_in_required' || reason === 'session_ended') {
     return interactionRequired(reason, description, typeof parsed?.claims === 'string' ? parsed.claims : undefined)
   }
   if (reason === 'entra_throttled' || reason === 'entra_unavailable') {

@@ -76,3 +76,22 @@ it('a refresh token is stored compressed, an access token and a grant (read on e
   expect(await format('Grant')).toBe('v1')
   expect(await adapter('RefreshToken').find('RefreshToken-1')).toEqual(payload)
 })
+
+it('a refresh token sealed under the previous key is sealed again compressed under the current one', async () => {
+  const durable = createMemoryStore()
+  const [oldKey, newKey] = [randomBytes(32), randomBytes(32)]
+  const adapterWith = (current: Buffer, previous?: Buffer) => createStoreAdapter({
+    stores: { durable, transient: createMemoryStore() },
+    keyring: createKeyring({ current, previous, purpose: 'test' }),
+    compressingKeyring: createKeyring({ current, previous, purpose: 'test', compress: true }),
+    onConcurrentReuse: async () => {},
+  })
+  const payload = { grantId: 'g-1', accountId: 'a'.repeat(300) }
+  await adapterWith(oldKey)('RefreshToken').upsert('rt-1', payload, 600)
+  const key = `oidc:RefreshToken:${sha256b64url('rt-1')}`
+  const before = await durable.get(key) as string
+  expect(await adapterWith(newKey, oldKey)('RefreshToken').find('rt-1')).toEqual(payload)
+  const after = await durable.get(key) as string
+  expect(after.split('.')[0]).toBe('v2')
+  expect(after.split('.')[1]).not.toBe(before.split('.')[1])
+})

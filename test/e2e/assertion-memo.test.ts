@@ -5,6 +5,7 @@ import { inspect } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sha256b64url } from '../../src/crypto/hash.ts'
 import { RelayError } from '../../src/errors.ts'
+import { TokenMemo, userAssertionOf } from '../../src/caller/user-assertion.ts'
 import { agentClient, loginAgent } from '../helpers/agent.ts'
 import { signedInBrowser } from '../helpers/sign-in.ts'
 import { startTestStack, type TestStack } from '../helpers/stack.ts'
@@ -57,5 +58,25 @@ describe('the assertion memo', () => {
     } finally {
       await agent.close()
     }
+  })
+
+  it('an OBO exchange made with a renewed token (not the one the memo named) is cached under that token too', async () => {
+    const { obo, discovery } = stack.relay.services
+    const { scopes } = await discovery.resolve('calendar')
+    const alice = stack.emulator.users.find((u) => u.username === 'alice@contoso.test')!
+    const identity = { tid: stack.emulator.tenantId, oid: alice.oid, upn: 'alice@contoso.test', name: 'Alice Example' }
+    const exp = Math.floor(Date.now() / 1000) + 3000
+    const named = await stack.userToken('alice@contoso.test')
+    const renewed = await stack.userToken('alice@contoso.test')
+    expect(renewed).not.toBe(named)
+    // A memo naming one token whose partition gives another (MSAL renewed it between the memo and the miss).
+    const memo = new TokenMemo(named, exp, { from: { tokenOf: async () => renewed }, key: 'session' })
+    const before = stack.oboCalls()
+    expect((await obo.exchange(userAssertionOf(identity, 'session', memo), scopes)).cache).toBe('miss')
+    expect(stack.oboCalls() - before).toBe(1)
+    // The next request's memo names the renewed token: no second exchange.
+    expect((await obo.exchange(userAssertionOf(identity, 'session', new TokenMemo(renewed, exp)), scopes)).cache).toBe('hit')
+    expect((await obo.exchange(userAssertionOf(identity, 'session', memo), scopes)).cache).toBe('hit')
+    expect(stack.oboCalls() - before).toBe(1)
   })
 })
