@@ -43,11 +43,14 @@ export class SessionService {
   /** The memos' token source: a session's token from its partition again (the record read anew). */
   readonly #tokens: TokenSource = {
     tokenOf: async (hashed, tokenHash) => {
+      // The memo's own token while the partition has it.
+      const held = await heldToken(this.#partition(hashed), tokenHash)
+      if (held !== undefined) return held
+      // Not there: signed out while a request of it was under way (the partition goes with the session), else
+      // MSAL renewed it meanwhile and the current one is fetched. The record is read only then.
       const record = await this.#byHash(hashed)
-      // Signed out while a request of it was under way.
       if (record === undefined) throw interactionRequired('session_ended', 'The sign-in has ended; sign in again.', undefined)
-      // The memo's own token while the partition has it; else (MSAL renewed it meanwhile) the current one.
-      return await heldToken(this.#partition(hashed), tokenHash) ?? (await this.#fetch(hashed, record)).token
+      return (await this.#fetch(hashed, record)).token
     },
   }
 

@@ -86,8 +86,8 @@ export class OboService {
       // token the exchange used when it was not the memo's (MSAL renewed it meanwhile: the memo now names it).
       const ttlMs = fresh.expiresAt - this.#skewMs - this.#now()
       if (ttlMs > 0) {
-        const used = assertionHash === user.tokenHash ? key : OboService.#keyOf(assertionHash, scopes, options.claims)
-        for (const k of used === key ? [key] : [key, used]) {
+        const keys = assertionHash === user.tokenHash ? [key] : [key, OboService.#keyOf(assertionHash, scopes, options.claims)]
+        for (const k of keys) {
           await this.#o.cache.set(k, fresh, ttlMs)
           // An agent's tokens are filed under its grant: revoking the grant drops them.
           if (user.grantId !== undefined) await this.#o.cache.tag(grantTag(user.grantId), k, ttlMs)
