@@ -13,7 +13,7 @@ import { createServices } from '../../src/services.ts'
 import { OboService } from '../../src/entra/obo.ts'
 import type { MsalFactory } from '../../src/entra/msal.ts'
 import { createMemoryOboCache } from '../../src/stores/obo-cache.ts'
-import { createMemoryStore } from '../../src/stores/memory.ts'
+import { createMemoryStore, packValue } from '../../src/stores/memory.ts'
 import { TokenMemo, userAssertionOf, type UserAssertion } from '../../src/caller/user-assertion.ts'
 import type { Store } from '../../src/stores/types.ts'
 import { createStoreAdapter } from '../../src/agent-auth/adapter.ts'
@@ -190,8 +190,8 @@ async function s5 (quick: boolean, username: string, password: string): Promise<
     // token's memo keeps the token's hash, not a second copy of the token.
     const cacheJson = template.fresh()
     // As the sessions' partitions are sealed (compressed, then sealed as base64url text; the length does not depend on the key).
-    const sealed = createKeyring({ current: config.tokenEncryptionKey, purpose: 'bench', compress: true }).seal(cacheJson, 'bench').length
-    lines.push(`    of which: MSAL cache JSON ${cacheJson.length} B (tokens ${template.tokenBytes} B) sealed as ${sealed} B of text; the memo holds the access token's hash (${template.accessTokenBytes} B of token not held twice)`)
+    const sealedText = createKeyring({ current: config.tokenEncryptionKey, purpose: 'bench', compress: true }).seal(cacheJson, 'bench')
+    lines.push(`    of which: MSAL cache JSON ${cacheJson.length} B (tokens ${template.tokenBytes} B) sealed as ${sealedText.length} B of text, held by the memory store as its bytes in ${packValue(sealedText).length} B; the memo holds the access token's hash (${template.accessTokenBytes} B of token not held twice)`)
     sessionIds.length = 0
 
     // Agent grants (mode B): the provider's Grant, access and refresh token records (sealed, by the adapter),

@@ -20,6 +20,45 @@ function flat (key: string): string {
 }
 
 /**
+ * Sealed values (`v1.<key id>.<base64url>`, keyring.ts) are most of what a session holds here (bench S5: an agent
+ * grant's four sealed records, 5 KB of text). Their base64url tail is kept as the bytes it spells, one byte per
+ * character of a latin1 string (3/4 of the text): PACKED, the prefix's length, the prefix, the bytes. Only a
+ * canonical tail is packed (the bytes spell it again exactly), so every value reads back as it was written; a
+ * value of the store's callers that starts with one of the two marks is kept behind ESCAPED. Redis and the
+ * values' format are untouched: this is how this one process holds them.
+ */
+const PACKED = 1
+const ESCAPED = 2
+const PACK_MIN_CHARS = 64
+const PREFIX_MAX_CHARS = 255
+
+/** Exported for its tests: what the store holds is not reachable through its interface. */
+export function packValue (value: string): string {
+  const first = value.charCodeAt(0)
+  if (first === PACKED || first === ESCAPED) return `\u0002${value}`
+  if (value.length < PACK_MIN_CHARS) return value
+  const cut = value.lastIndexOf('.') + 1
+  if (cut > PREFIX_MAX_CHARS || value.length - cut < PACK_MIN_CHARS) return value
+  const tail = cut === 0 ? value : value.slice(cut)
+  const bytes = Buffer.from(tail, 'base64url')
+  // Buffer.from skips what is not base64url: only a tail its bytes spell again is the bytes.
+  if (bytes.toString('base64url') !== tail) return value
+  const prefix = Buffer.from(value.slice(0, cut), 'latin1')
+  if (prefix.toString('latin1') !== value.slice(0, cut)) return value
+  // One flat one-byte string (a concatenation would be a tree of its parts).
+  return Buffer.concat([Buffer.from([PACKED, cut]), prefix, bytes]).toString('latin1')
+}
+
+export function unpackValue (entry: string): string {
+  const first = entry.charCodeAt(0)
+  if (first === PACKED) {
+    const cut = entry.charCodeAt(1)
+    return entry.slice(2, 2 + cut) + Buffer.from(entry.slice(2 + cut), 'latin1').toString('base64url')
+  }
+  return first === ESCAPED ? entry.slice(1) : entry
+}
+
+/**
  * One-process store. Bounded: unauthenticated routes create entries, so memory must not grow without limit;
  * the least recently used entry goes first. Node runs one operation at a time, so each is atomic.
  */
@@ -32,7 +71,7 @@ export function createMemoryStore (options: { maxEntries?: number, now?: () => n
   const ttl = (ttlMs: number) => ({ ttl: Math.max(1, Math.ceil(ttlMs)) })
   const value = (key: string): string | undefined => {
     const entry = entries.get(key)
-    return typeof entry === 'string' ? entry : undefined
+    return typeof entry === 'string' ? unpackValue(entry) : undefined
   }
   const members = (key: string): Members | undefined => {
     const entry = entries.get(key)
@@ -42,16 +81,16 @@ export function createMemoryStore (options: { maxEntries?: number, now?: () => n
   return {
     get: async (key) => value(key),
     getMany: async (keys) => keys.map(value),
-    set: async (key, v, ttlMs) => { entries.set(flat(key), v, ttl(ttlMs)) },
+    set: async (key, v, ttlMs) => { entries.set(flat(key), packValue(v), ttl(ttlMs)) },
     setIfAbsent: async (key, v, ttlMs) => {
       if (entries.has(key)) return false
-      entries.set(flat(key), v, ttl(ttlMs))
+      entries.set(flat(key), packValue(v), ttl(ttlMs))
       return true
     },
     compareAndSet: async (key, expected, next, ttlMs) => {
       if (value(key) !== expected || (expected === undefined && entries.has(key))) return false
       if (next === undefined) entries.delete(key)
-      else entries.set(flat(key), next, ttl(ttlMs))
+      else entries.set(flat(key), packValue(next), ttl(ttlMs))
       return true
     },
     take: async (key) => {
