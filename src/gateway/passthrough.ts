@@ -11,7 +11,8 @@ import type { ServerRegistry } from '../downstream/registry.ts'
 import type { OboService } from '../entra/obo.ts'
 import { relayError, RelayError } from '../errors.ts'
 import { ResponseTooLargeError } from '../net/body-limit.ts'
-import { discardBody, single } from '../net/http-client.ts'
+import { dispatchRequest, type UpstreamResponse } from '../net/dispatch-request.ts'
+import { single } from '../net/http-client.ts'
 import { McpResponseTooLargeError } from '../mcp/modern/client-errors.ts'
 import { HEADERS, METHODS, isLegacyVersion, validateModernRequest, type JsonRpcErrorResponse } from '../mcp/modern/index.ts'
 import type { ScopeResolver } from '../mcp/tool-service.ts'
@@ -148,25 +149,24 @@ export class PassthroughProxy {
   }
 
   /** One request upstream with the user's OBO token; a refused token is replaced once (the server ran nothing). */
-  async #exchange (server: McpServerConfig, request: PassthroughRequest, scopes: string[], signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+  async #exchange (server: McpServerConfig, request: PassthroughRequest, scopes: string[], signal: AbortSignal): Promise<UpstreamResponse> {
     for (let attempt = 0; ; attempt++) {
       const token = await this.#o.obo.exchange(request.user, scopes, { forceRefresh: attempt > 0, target: `server "${server.id}"` })
       await this.#o.discovery.checkIssued(server.id, token, request.user)
-      let upstream: Dispatcher.ResponseData
+      let upstream: UpstreamResponse
       const started = performance.now()
       const observe = (outcome: string): void => { this.#o.onDownstream?.({ server: server.id, outcome }, (performance.now() - started) / 1000) }
       try {
-        upstream = await this.#o.dispatcher.request({
+        upstream = await dispatchRequest(this.#o.dispatcher, {
           origin: server.url.origin,
           path: `${server.url.pathname}${server.url.search}`,
           method: request.method,
           headers: { ...forwardedHeaders(request.headers, request.trace), authorization: `Bearer ${token.accessToken}` },
           // A body only where the transport has one: a DELETE's would bypass the checks POST bodies get.
           body: request.method === 'POST' ? (request.body ?? null) : null,
-          signal,
           headersTimeout: this.#o.headersTimeoutMs,
           bodyTimeout: this.#o.idleTimeoutMs,
-        })
+        }, signal)
       } catch (err) {
         const failure = transportFailure(err, signal)
         observe(failure.kind)
@@ -176,7 +176,7 @@ export class PassthroughProxy {
       observe(failure === undefined ? 'ok' : failure.kind)
       if (failure === undefined || failure.kind === 'session_lost') return upstream
       // Discarded: closed, not drained (a hostile server could keep sending after the relay has answered).
-      discardBody(upstream.body)
+      upstream.body.discard()
       if (retryFor(failure) === 'new_token' && attempt === 0) {
         this.#o.logger.info({ tid: request.user.tid, oid: request.user.oid, server: server.id, retry: 'new_token' }, 'downstream retry')
         if (failure.kind === 'token_refused' && failure.resourceMetadata !== undefined) this.#o.discovery.noteResourceMetadata?.(server.id, failure.resourceMetadata)
@@ -189,7 +189,7 @@ export class PassthroughProxy {
   async #answer (
     server: McpServerConfig,
     request: PassthroughRequest,
-    upstream: Dispatcher.ResponseData,
+    upstream: UpstreamResponse,
     controller: AbortController,
     sessionId: string | undefined,
     filtering: { allowed: (tool: string) => boolean, methodOfBody: () => string | undefined } | undefined
@@ -197,7 +197,7 @@ export class PassthroughProxy {
     const scope = `server:${server.id}`
     const status = upstream.statusCode
     if (status === 404 && sessionId !== undefined) {
-      discardBody(upstream.body)
+      upstream.body.discard()
       await this.#o.bindings.unbind(scope, sessionId)
       return sessionNotFound()
     }
@@ -214,7 +214,7 @@ export class PassthroughProxy {
     if (filtering !== undefined && request.method === 'POST' && filtering.methodOfBody() === METHODS.toolsList) {
       let body: string
       try {
-        body = await filterToolsListAnswer(upstream.body, contentType, this.#o.maxResponseBytes, filtering.allowed, () => controller.abort())
+        body = await filterToolsListAnswer(upstream.body.stream(), contentType, this.#o.maxResponseBytes, filtering.allowed, () => controller.abort())
       } catch (err) {
         controller.abort()
         if (err instanceof McpResponseTooLargeError) {
@@ -254,52 +254,28 @@ export class PassthroughProxy {
         controller.abort()
       },
     })
-    upstream.body.on('error', (err) => forwarder.destroy(err))
-    forwarder.on('close', () => upstream.body.destroy())
+    const rest = upstream.body.stream()
+    rest.on('error', (err) => forwarder.destroy(err))
+    forwarder.on('close', () => rest.destroy())
     for (const chunk of head) forwarder.write(chunk)
-    upstream.body.pipe(forwarder)
+    rest.pipe(forwarder)
     return { kind: 'stream', status, headers, body: forwarder }
   }
 
   /**
    * Reads an answer up to BUFFERED_ANSWER_MAX_BYTES: `whole` when it ended within them, else the chunks read so
-   * far (`head`, the body paused) for the stream to go on from.
+   * far (`head`) for the stream to go on from.
    */
-  async #readSmall (server: McpServerConfig, upstream: Dispatcher.ResponseData, signal: AbortSignal): Promise<{ whole: Buffer, head?: undefined } | { whole?: undefined, head: Buffer[] }> {
-    const body = upstream.body
-    return await new Promise((resolve, reject) => {
-      const chunks: Buffer[] = []
-      let size = 0
-      const cleanup = (): void => {
-        body.off('data', onData)
-        body.off('end', onEnd)
-        body.off('error', onError)
-      }
-      const onData = (chunk: Buffer): void => {
-        chunks.push(chunk)
-        size += chunk.byteLength
-        if (size > BUFFERED_ANSWER_MAX_BYTES) {
-          body.pause()
-          cleanup()
-          resolve({ head: chunks })
-        }
-      }
-      const onEnd = (): void => {
-        cleanup()
-        resolve({ whole: chunks.length === 1 ? chunks[0] as Buffer : Buffer.concat(chunks, size) })
-      }
-      const onError = (err: Error): void => {
-        cleanup()
-        const code = (err as { code?: unknown }).code
-        const failure: DownstreamFailure = code === 'UND_ERR_BODY_TIMEOUT' || (signal.reason instanceof Error && signal.reason.message === TOTAL_TIMEOUT)
-          ? { kind: 'timeout' }
-          : signal.aborted ? { kind: 'caller_gone' } : { kind: 'closed' }
-        reject(downstreamError(failure, server.id, this.#o.headersTimeoutMs))
-      }
-      body.on('data', onData)
-      body.once('end', onEnd)
-      body.once('error', onError)
-    })
+  async #readSmall (server: McpServerConfig, upstream: UpstreamResponse, signal: AbortSignal): Promise<{ whole: Buffer, head?: undefined } | { whole?: undefined, head: Buffer[] }> {
+    try {
+      return await upstream.body.readUpTo(BUFFERED_ANSWER_MAX_BYTES)
+    } catch (err) {
+      const code = (err as { code?: unknown }).code
+      const failure: DownstreamFailure = code === 'UND_ERR_BODY_TIMEOUT' || (signal.reason instanceof Error && signal.reason.message === TOTAL_TIMEOUT)
+        ? { kind: 'timeout' }
+        : signal.aborted ? { kind: 'caller_gone' } : { kind: 'closed' }
+      throw downstreamError(failure, server.id, this.#o.headersTimeoutMs)
+    }
   }
 }
 
@@ -324,13 +300,15 @@ function sessionNotFound (): PassthroughAnswer {
  * and the JSON-RPC error code pass, the server's words do not (its message and data are replaced by our own,
  * except the versions of -32022, checked to be short version strings).
  */
-async function sanitizedError (upstream: Dispatcher.ResponseData, status: number): Promise<PassthroughAnswer> {
+async function sanitizedError (upstream: UpstreamResponse, status: number): Promise<PassthroughAnswer> {
   let code = -32600
   let id: unknown = null
   let data: unknown
   if (isJson(single(upstream.headers['content-type']))) {
     try {
-      const text = await readBounded(upstream.body, ERROR_BODY_MAX_BYTES)
+      const read = await upstream.body.readUpTo(ERROR_BODY_MAX_BYTES)
+      if (read.whole === undefined) throw new ResponseTooLargeError(ERROR_BODY_MAX_BYTES, false)
+      const text = read.whole.toString('utf8')
       const parsed = JSON.parse(text) as { id?: unknown, error?: { code?: unknown, data?: { supported?: unknown, requested?: unknown } } }
       if (Number.isInteger(parsed.error?.code)) code = parsed.error?.code as number
       if (typeof parsed.id === 'string' || Number.isInteger(parsed.id)) id = parsed.id
@@ -339,9 +317,8 @@ async function sanitizedError (upstream: Dispatcher.ResponseData, status: number
     } catch {
       // Not a JSON-RPC error: the status alone says what happened.
     }
-  } else {
-    discardBody(upstream.body)
   }
+  upstream.body.discard()
   const headers = allowedHeaders(upstream.headers)
   delete headers['mcp-session-id']
   const body: JsonRpcErrorResponse = {
@@ -350,20 +327,6 @@ async function sanitizedError (upstream: Dispatcher.ResponseData, status: number
     error: { code, message: `The MCP server refused the request (HTTP ${status})`, ...(data !== undefined && { data }) },
   }
   return { kind: 'json', status, headers: { ...headers, 'content-type': 'application/json' }, body }
-}
-
-async function readBounded (body: Readable, maxBytes: number): Promise<string> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    size += chunk.byteLength
-    if (size > maxBytes) {
-      body.destroy()
-      throw new ResponseTooLargeError(maxBytes, false)
-    }
-    chunks.push(chunk)
-  }
-  return Buffer.concat(chunks).toString('utf8')
 }
 
 function transportFailure (err: unknown, signal: AbortSignal): DownstreamFailure {
@@ -389,7 +352,7 @@ export function forwardedHeaders (headers: PassthroughRequest['headers'], trace?
   return forwarded
 }
 
-function allowedHeaders (headers: Dispatcher.ResponseData['headers']): Record<string, string> {
+function allowedHeaders (headers: UpstreamResponse['headers']): Record<string, string> {
   const allowed: Record<string, string> = {}
   for (const [name, value] of Object.entries(headers)) {
     const lower = name.toLowerCase()
