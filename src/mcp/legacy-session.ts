@@ -7,7 +7,8 @@
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { DownstreamCall } from '../downstream/call.ts'
-import { discardBody, dropSmallBody, single } from '../net/http-client.ts'
+import { dispatchRequest, type UpstreamBody, type UpstreamResponse } from '../net/dispatch-request.ts'
+import { single } from '../net/http-client.ts'
 import { SseDecoder, EventTooLarge } from './modern/bounded-body.ts'
 import { McpHttpError, McpInvalidResponseError, McpResponseTooLargeError, McpRpcError } from './modern/client-errors.ts'
 import { ACCEPT_BOTH, ERROR_CODES, HEADERS, JSONRPC_VERSION, LATEST_LEGACY_PROTOCOL_VERSION, LEGACY_PROTOCOL_VERSIONS, NOTIFICATIONS } from './modern/protocol.ts'
@@ -39,7 +40,7 @@ export interface RequestOptions {
   onProgress?: ((progress: Progress) => void) | undefined
 }
 
-function mediaTypeOf (headers: Dispatcher.ResponseData['headers']): string {
+function mediaTypeOf (headers: UpstreamResponse['headers']): string {
   return (single(headers['content-type']) ?? '').split(';')[0]?.trim().toLowerCase() ?? ''
 }
 
@@ -89,18 +90,17 @@ export class LegacySession {
     }
   }
 
-  async #post (body: string, signal: AbortSignal, extraHeaders: Record<string, string>, timeoutMs: number): Promise<Dispatcher.ResponseData> {
-    return await this.#o.dispatcher.request({
+  async #post (body: string, signal: AbortSignal, extraHeaders: Record<string, string>, timeoutMs: number): Promise<UpstreamResponse> {
+    return await dispatchRequest(this.#o.dispatcher, {
       origin: this.#origin,
       path: this.#path,
       method: 'POST',
       headers: this.#headers(extraHeaders),
       body,
-      signal,
       // The call's deadline ends the exchange; these are only a backstop behind it.
       headersTimeout: timeoutMs + 1000,
       bodyTimeout: timeoutMs + 1000,
-    })
+    }, signal)
   }
 
   /**
@@ -120,7 +120,7 @@ export class LegacySession {
         const wwwAuthenticate = single(headers['www-authenticate'])
         if (statusCode === 401 || statusCode === 403) call.challenge = { status: statusCode, wwwAuthenticate }
         // Closed, not drained: what a failing server sends is never read.
-        discardBody(response.body)
+        response.body.discard()
         throw new McpHttpError(statusCode, { wwwAuthenticate })
       }
       if (method === 'initialize') {
@@ -137,7 +137,7 @@ export class LegacySession {
   }
 
   /** The response to `id`, from a JSON body or the request's event stream (notifications on it are handled). */
-  async #readResult (response: Dispatcher.ResponseData, id: number, call: DownstreamCall, options: RequestOptions): Promise<JsonObject> {
+  async #readResult (response: UpstreamResponse, id: number, call: DownstreamCall, options: RequestOptions): Promise<JsonObject> {
     const { body } = response
     const mediaType = mediaTypeOf(response.headers)
     const exchange = { answered: 0 }
@@ -148,7 +148,7 @@ export class LegacySession {
     if (mediaType === 'application/json') {
       const declared = Number(single(response.headers['content-length']) ?? Number.NaN)
       if (declared > call.maxResponseBytes) {
-        discardBody(body)
+        body.discard()
         throw tooLarge(0)
       }
       const message = parseMessage(await readText(body, call.maxResponseBytes, tooLarge))
@@ -157,14 +157,14 @@ export class LegacySession {
       return result
     }
     if (mediaType === 'text/event-stream') {
-      const result = await readEvents(body, call.maxResponseBytes, tooLarge, (data) => {
+      const result = await readEvents(body.stream(), call.maxResponseBytes, tooLarge, (data) => {
         const message = parseMessage(data)
         return message === undefined ? undefined : this.#resultOf(message, id, options, exchange)
       })
       if (result === undefined) throw new McpInvalidResponseError('the event stream ended without the response')
       return result
     }
-    discardBody(body)
+    body.discard()
     throw new McpInvalidResponseError('unexpected content type')
   }
 
@@ -224,12 +224,12 @@ export class LegacySession {
   #side (body: string, headers: Record<string, string>): void {
     if (this.closed) return
     this.#post(body, AbortSignal.timeout(SIDE_MESSAGE_TIMEOUT_MS), headers, SIDE_MESSAGE_TIMEOUT_MS)
-      .then((response) => { dropSmallBody(response.body) }, () => {})
+      .then((response) => { dropSmall(response.body) }, () => {})
   }
 
   async #notify (method: string, signal: AbortSignal, headers: Record<string, string>): Promise<void> {
     const response = await this.#post(JSON.stringify({ jsonrpc: JSONRPC_VERSION, method }), signal, headers, SIDE_MESSAGE_TIMEOUT_MS)
-    dropSmallBody(response.body)
+    dropSmall(response.body)
     if (response.statusCode < 200 || response.statusCode > 299) throw new McpHttpError(response.statusCode, { wwwAuthenticate: single(response.headers['www-authenticate']) })
   }
 
@@ -238,16 +238,15 @@ export class LegacySession {
     if (this.closed) return
     this.closed = true
     if (this.#sessionId === undefined) return
-    const response = await this.#o.dispatcher.request({
+    const response = await dispatchRequest(this.#o.dispatcher, {
       origin: this.#origin,
       path: this.#path,
       method: 'DELETE',
       headers: this.#headers({}),
-      signal: AbortSignal.timeout(timeoutMs),
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
-    })
-    dropSmallBody(response.body)
+    }, AbortSignal.timeout(timeoutMs))
+    dropSmall(response.body)
   }
 }
 
@@ -262,25 +261,19 @@ function parseMessage (text: string): JsonObject | undefined {
 }
 
 /** The whole body as text, failing (and cutting the connection) as soon as more than `maxBytes` arrived. */
-async function readText (body: Readable, maxBytes: number, tooLarge: (bytes: number) => Error): Promise<string> {
-  return await new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let bytes = 0
-    body.on('data', (chunk: Buffer) => {
-      bytes += chunk.byteLength
-      if (bytes > maxBytes) {
-        body.destroy()
-        reject(tooLarge(bytes))
-        return
-      }
-      chunks.push(chunk)
-    })
-    body.once('end', () => {
-      const text = Buffer.concat(chunks, bytes).toString('utf8')
-      resolve(text.charCodeAt(0) === 0xFEFF ? text.slice(1) : text)
-    })
-    body.on('error', reject)
-  })
+async function readText (body: UpstreamBody, maxBytes: number, tooLarge: (bytes: number) => Error): Promise<string> {
+  const read = await body.readUpTo(maxBytes)
+  if (read.whole === undefined) {
+    body.discard()
+    throw tooLarge(read.head.reduce((bytes, chunk) => bytes + chunk.byteLength, 0))
+  }
+  const text = read.whole.toString('utf8')
+  return text.charCodeAt(0) === 0xFEFF ? text.slice(1) : text
+}
+
+/** Reads and drops a body expected to be empty or tiny (a 202), so the connection is reused; past 4 KiB it is closed. */
+function dropSmall (body: UpstreamBody): void {
+  body.readUpTo(4096).then((read) => { if (read.whole === undefined) body.discard() }, () => {})
 }
 
 /**

@@ -42,6 +42,8 @@ export class UpstreamBody implements Dispatcher.DispatchHandler {
   #error: Error | undefined
   #readable: Readable | undefined
   #wake: (() => void) | undefined
+  /** What the reader waiting in readUpTo takes: held bytes up to it do not pause the connection. */
+  #wanted = 0
   readonly #onAbort = (): void => { this.#abort(this.#signal.reason instanceof Error ? this.#signal.reason : new Error('aborted')) }
 
   constructor (signal: AbortSignal, resolve: (response: UpstreamResponse) => void, reject: (err: Error) => void) {
@@ -56,18 +58,31 @@ export class UpstreamBody implements Dispatcher.DispatchHandler {
    * had from `stream()`. Rejects with the transport's error (undici's code: UND_ERR_BODY_TIMEOUT, UND_ERR_SOCKET…).
    */
   async readUpTo (maxBytes: number): Promise<{ whole: Buffer, head?: undefined } | { whole?: undefined, head: Buffer[] }> {
+    try {
+      return await this.#readUpTo(maxBytes)
+    } finally {
+      this.#wanted = 0
+    }
+  }
+
+  async #readUpTo (maxBytes: number): Promise<{ whole: Buffer, head?: undefined } | { whole?: undefined, head: Buffer[] }> {
     for (;;) {
       if (this.#error !== undefined) throw this.#error
-      if (this.#ended) return { whole: this.#take() }
+      // Past the bound even when it has all arrived: `whole` is never more than `maxBytes`.
       if (this.#size > maxBytes) {
         const head = this.#chunks
         this.#chunks = []
         this.#size = 0
         return { head }
       }
-      // Held chunks past HELD_MAX_BYTES paused the connection: a reader asking for more resumes it.
+      if (this.#ended) return { whole: this.#take() }
+      const more = new Promise<void>((resolve) => { this.#wake = resolve })
+      // Held chunks past HELD_MAX_BYTES paused the connection: a reader taking more resumes it, and it stays
+      // running up to what the reader takes (the waiter is set first: resuming may hand over the rest, its end
+      // included, before it returns).
+      this.#wanted = maxBytes
       this.#controller?.resume()
-      await new Promise<void>((resolve) => { this.#wake = resolve })
+      await more
     }
   }
 
@@ -111,13 +126,14 @@ export class UpstreamBody implements Dispatcher.DispatchHandler {
   }
 
   onResponseData (controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (chunk.byteLength === 0) return // undici's parser flushes with an empty chunk on resume
     if (this.#readable !== undefined) {
       if (!this.#readable.push(chunk)) controller.pause()
       return
     }
     this.#chunks.push(chunk)
     this.#size += chunk.byteLength
-    if (this.#size > HELD_MAX_BYTES) controller.pause()
+    if (this.#size > Math.max(HELD_MAX_BYTES, this.#wanted)) controller.pause()
     this.#wakeReader()
   }
 

@@ -1,4 +1,3 @@
-import type { Readable } from 'node:stream'
 import { rootCertificates } from 'node:tls'
 import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici'
 
@@ -24,17 +23,6 @@ export function createFetch (dispatcher: Dispatcher): FetchLike {
     // undici's fetch and the global one share the WHATWG shapes; the casts bridge their separate type packages.
     undiciFetch(input as Parameters<typeof undiciFetch>[0], { ...(init as Parameters<typeof undiciFetch>[1]), dispatcher })
   return bound as unknown as FetchLike
-}
-
-/** Closes an answer's body unread (the connection goes with it): what a failing or hostile server sends is never read. */
-export function discardBody (body: Readable): void {
-  body.on('error', () => {})
-  body.destroy()
-}
-
-/** Reads and drops a body expected to be empty or tiny (a 202), so the connection is reused; past 4 KiB it is closed. */
-export function dropSmallBody (body: Dispatcher.ResponseData['body']): void {
-  body.dump({ limit: 4096 }).catch(() => {})
 }
 
 /** The first value of a response header undici may hand over as a list. */

@@ -64,6 +64,24 @@ describe('dispatchRequest', () => {
     expect(Buffer.concat(parts).equals(payload)).toBe(true)
   })
 
+  it('reads an answer larger than what it holds unread whole when the bound allows it', async () => {
+    const payload = Buffer.alloc(1024 * 1024, 0x62)
+    handler = (_req, res) => { res.writeHead(200, { 'content-type': 'application/json' }).end(payload) }
+    const answer = await send()
+    await sleep(100)
+    const read = await answer.body.readUpTo(2 * 1024 * 1024)
+    expect(read.whole?.equals(payload)).toBe(true)
+  })
+
+  it('never reads an answer that came whole but is past the bound as whole', async () => {
+    handler = (_req, res) => { res.writeHead(200, { 'content-type': 'application/json' }).end('x'.repeat(5000)) }
+    const answer = await send()
+    await sleep(100)
+    const read = await answer.body.readUpTo(4096)
+    expect(read.whole).toBeUndefined()
+    expect(Buffer.concat(read.head ?? []).length).toBe(5000)
+  })
+
   it('holds a bounded amount of an answer nobody reads: the connection is paused, the server blocked', async () => {
     let written = 0
     let ended = false
