@@ -32,12 +32,40 @@ export class BodyLimiter {
   push (chunk: Uint8Array): void {
     if (!this.#perEvent) {
       this.#count += chunk.byteLength
-    } else {
+    } else if (this.#count + chunk.byteLength <= this.#maxBytes) {
+      // No event can pass the bound in this chunk: only where the last one ends matters.
       const boundaryEnd = this.#lastBoundaryEnd(chunk)
       this.#count = boundaryEnd === -1 ? this.#count + chunk.byteLength : chunk.byteLength - boundaryEnd
-      this.#tail = [...this.#tail, ...chunk.subarray(Math.max(0, chunk.byteLength - 3))].slice(-3)
+    } else {
+      // One might, even one that ends in this chunk (its boundary resets the count): every event is measured.
+      this.#count = this.#measureEvents(chunk)
     }
+    if (this.#perEvent) this.#tail = [...this.#tail, ...chunk.subarray(Math.max(0, chunk.byteLength - 3))].slice(-3)
     if (this.#count > this.#maxBytes) throw new ResponseTooLargeError(this.#maxBytes, this.#perEvent)
+  }
+
+  /** The bytes of the event still open after `chunk`; throws as soon as one event passes the bound. */
+  #measureEvents (chunk: Uint8Array): number {
+    let count = this.#count
+    const last = this.#tail[this.#tail.length - 1]
+    let lineEnded = last === LF || last === CR
+    let afterCr = last === CR
+    for (let i = 0; i < chunk.byteLength; i++) {
+      const b = chunk[i]
+      count++
+      if (count > this.#maxBytes) throw new ResponseTooLargeError(this.#maxBytes, true)
+      if (b === LF && afterCr) {
+        afterCr = false // the LF of a CRLF: the same line end
+      } else if (b === LF || b === CR) {
+        if (lineEnded) count = 0 // a blank line: the event ended here
+        lineEnded = true
+        afterCr = b === CR
+      } else {
+        lineEnded = false
+        afterCr = false
+      }
+    }
+    return count
   }
 
   /**
