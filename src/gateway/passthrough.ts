@@ -53,6 +53,7 @@ export interface PassthroughRequest {
 
 export type PassthroughAnswer =
   | { kind: 'stream', status: number, headers: Record<string, string>, body: Readable }
+  /** A whole answer: an object to serialize, or a Buffer sent as it is under its own `content-type` (JSON or SSE). */
   | { kind: 'json', status: number, headers: Record<string, string>, body: unknown }
 
 /** Request headers that go upstream besides every `Mcp-*` (the spec: intermediaries forward what they do not check). */
@@ -234,6 +235,11 @@ export class PassthroughProxy {
     if (isEventStream(contentType)) {
       headers['x-accel-buffering'] = 'no'
       headers['cache-control'] = 'no-cache'
+      // An event stream that has all arrived by now (a legacy server's one-event answer to a POST, as the SDK
+      // sends it) is sent as it is in one write. Within the response bound, so within it per event too; one
+      // still arriving streams (its first event is sent when it comes, never held for the rest).
+      const whole = upstream.body.arrived(Math.min(BUFFERED_ANSWER_MAX_BYTES, this.#o.maxResponseBytes))
+      if (whole !== undefined) return { kind: 'json', status, headers, body: whole }
     } else if (contentType !== undefined) {
       // A small answer (a JSON-RPC result) is read whole and sent in one write: no stream pair, no pipe. It
       // cannot be used before it is complete anyway. One that outgrows the bound streams from where it got to.

@@ -86,6 +86,11 @@ export class UpstreamBody implements Dispatcher.DispatchHandler {
     }
   }
 
+  /** The whole body if it has all arrived already and is at most `maxBytes`; else undefined, nothing taken. */
+  arrived (maxBytes: number): Buffer | undefined {
+    return this.#ended && this.#error === undefined && this.#readable === undefined && this.#size <= maxBytes ? this.#take() : undefined
+  }
+
   /** The rest of the body as a Readable (backpressure pauses the connection; destroying it aborts the exchange). */
   stream (): Readable {
     if (this.#readable !== undefined) return this.#readable

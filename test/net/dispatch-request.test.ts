@@ -73,6 +73,21 @@ describe('dispatchRequest', () => {
     expect(read.whole?.equals(payload)).toBe(true)
   })
 
+  it('arrived() gives a body only once it has all come and within the bound, taking nothing otherwise', async () => {
+    let finish: (() => void) | undefined
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' }).write('data: 1\n\n')
+      finish = () => res.end('data: 2\n\n')
+    }
+    const answer = await send()
+    await sleep(50)
+    expect(answer.body.arrived(1024)).toBeUndefined()
+    finish?.()
+    await sleep(50)
+    expect(answer.body.arrived(10)).toBeUndefined()
+    expect(answer.body.arrived(1024)?.toString()).toBe('data: 1\n\ndata: 2\n\n')
+  })
+
   it('never reads an answer that came whole but is past the bound as whole', async () => {
     handler = (_req, res) => { res.writeHead(200, { 'content-type': 'application/json' }).end('x'.repeat(5000)) }
     const answer = await send()
