@@ -247,6 +247,12 @@ export class PassthroughProxy {
       const read = await this.#readSmall(server, upstream, controller.signal)
       if (read.whole !== undefined) return { kind: 'json', status, headers, body: read.whole }
       head = read.head
+      if (head.reduce((bytes, chunk) => bytes + chunk.byteLength, 0) > this.#o.maxResponseBytes) {
+        // Past the bound before a byte was sent: the client gets the relay's 502, not a cut stream.
+        controller.abort()
+        this.#o.logger.warn({ server: server.id, limitBytes: this.#o.maxResponseBytes }, 'downstream answer cut: too large')
+        throw downstreamError({ kind: 'too_large' }, server.id, this.#o.headersTimeoutMs)
+      }
       if (Number.isFinite(declared)) headers['content-length'] = String(declared)
     } else if (Number.isFinite(declared)) {
       headers['content-length'] = String(declared)
@@ -274,7 +280,8 @@ export class PassthroughProxy {
    */
   async #readSmall (server: McpServerConfig, upstream: UpstreamResponse, signal: AbortSignal): Promise<{ whole: Buffer, head?: undefined } | { whole?: undefined, head: Buffer[] }> {
     try {
-      return await upstream.body.readUpTo(BUFFERED_ANSWER_MAX_BYTES)
+      // Never more than the response bound whole: past it the answer streams, and the stream cuts it there.
+      return await upstream.body.readUpTo(Math.min(BUFFERED_ANSWER_MAX_BYTES, this.#o.maxResponseBytes))
     } catch (err) {
       const code = (err as { code?: unknown }).code
       const failure: DownstreamFailure = code === 'UND_ERR_BODY_TIMEOUT' || (signal.reason instanceof Error && signal.reason.message === TOTAL_TIMEOUT)

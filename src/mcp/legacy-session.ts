@@ -126,7 +126,10 @@ export class LegacySession {
       if (method === 'initialize') {
         const sessionId = single(headers[HEADERS.sessionId])
         // Visible ASCII only (the transport's rule): anything else would be sent back in a header.
-        if (sessionId !== undefined && !/^[\x21-\x7E]{1,256}$/.test(sessionId)) throw new McpInvalidResponseError('an invalid session id')
+        if (sessionId !== undefined && !/^[\x21-\x7E]{1,256}$/.test(sessionId)) {
+          response.body.discard()
+          throw new McpInvalidResponseError('an invalid session id')
+        }
         this.#sessionId = sessionId
       }
       return await this.#readResult(response, id, call, options)

@@ -52,18 +52,24 @@ export class BodyLimiter {
     let afterCr = last === CR
     for (let i = 0; i < chunk.byteLength; i++) {
       const b = chunk[i]
-      count++
-      if (count > this.#maxBytes) throw new ResponseTooLargeError(this.#maxBytes, true)
       if (b === LF && afterCr) {
-        afterCr = false // the LF of a CRLF: the same line end
-      } else if (b === LF || b === CR) {
-        if (lineEnded) count = 0 // a blank line: the event ended here
-        lineEnded = true
+        // The LF of a CRLF: the same line end as its CR, charged to the event (to none after a boundary).
+        afterCr = false
+        if (count > 0 && ++count > this.#maxBytes) throw new ResponseTooLargeError(this.#maxBytes, true)
+        continue
+      }
+      if (b === LF || b === CR) {
         afterCr = b === CR
+        if (lineEnded) {
+          count = 0 // a blank line: the event ended here, within the bound
+          continue
+        }
+        lineEnded = true
       } else {
         lineEnded = false
         afterCr = false
       }
+      if (++count > this.#maxBytes) throw new ResponseTooLargeError(this.#maxBytes, true)
     }
     return count
   }

@@ -124,6 +124,8 @@ export class UpstreamBody implements Dispatcher.DispatchHandler {
 
   onResponseStart (controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     this.#controller = controller
+    // An informational answer (102 Processing, 103 Early Hints) comes before the final one: it is not the answer.
+    if (statusCode < 200) return
     const resolve = this.#resolve
     this.#resolve = undefined
     this.#reject = undefined

@@ -42,6 +42,16 @@ describe('BodyLimiter, per event', () => {
       limiter.push(bytes(`${eol}data: ${'x'.repeat(900)}${eol}${eol}`))
     })
   }
+
+  it('charges an event its own line ends only, CRLF too: one of exactly the bound passes, one byte more does not', () => {
+    const one = event(100, '\r\n') // its bytes: up to its first CRLF; the blank line ends it
+    const size = one.length - 2
+    new BodyLimiter(size, SSE).push(bytes(one + one + one))
+    const limiter = new BodyLimiter(size, SSE)
+    limiter.push(bytes(one.slice(0, 50)))
+    limiter.push(bytes(one.slice(50) + one + one))
+    expect(() => new BodyLimiter(size - 1, SSE).push(bytes(one + one))).toThrow(ResponseTooLargeError)
+  })
 })
 
 describe('BodyLimiter, whole body', () => {
