@@ -275,8 +275,8 @@ export class PassthroughProxy {
   }
 
   /**
-   * Reads an answer up to BUFFERED_ANSWER_MAX_BYTES: `whole` when it ended within them, else the chunks read so
-   * far (`head`) for the stream to go on from.
+   * Reads an answer up to BUFFERED_ANSWER_MAX_BYTES (or the response bound, if lower): `whole` when it ended
+   * within them, else the chunks read so far (`head`) for the stream to go on from.
    */
   async #readSmall (server: McpServerConfig, upstream: UpstreamResponse, signal: AbortSignal): Promise<{ whole: Buffer, head?: undefined } | { whole?: undefined, head: Buffer[] }> {
     try {
