@@ -11,7 +11,7 @@ import type { ServerRegistry } from '../downstream/registry.ts'
 import type { OboService } from '../entra/obo.ts'
 import { relayError, RelayError } from '../errors.ts'
 import { ResponseTooLargeError } from '../net/body-limit.ts'
-import { dispatchRequest, type UpstreamResponse } from '../net/dispatch-request.ts'
+import { dispatchRequest, type BodyRead, type UpstreamResponse } from '../net/dispatch-request.ts'
 import { single } from '../net/http-client.ts'
 import { McpResponseTooLargeError } from '../mcp/modern/client-errors.ts'
 import { HEADERS, METHODS, isLegacyVersion, validateModernRequest, type JsonRpcErrorResponse } from '../mcp/modern/index.ts'
@@ -247,7 +247,7 @@ export class PassthroughProxy {
       const read = await this.#readSmall(server, upstream, controller.signal)
       if (read.whole !== undefined) return { kind: 'json', status, headers, body: read.whole }
       head = read.head
-      if (head.reduce((bytes, chunk) => bytes + chunk.byteLength, 0) > this.#o.maxResponseBytes) {
+      if (read.bytes > this.#o.maxResponseBytes) {
         // Past the bound before a byte was sent: the client gets the relay's 502, not a cut stream.
         controller.abort()
         this.#o.logger.warn({ server: server.id, limitBytes: this.#o.maxResponseBytes }, 'downstream answer cut: too large')
@@ -278,7 +278,7 @@ export class PassthroughProxy {
    * Reads an answer up to BUFFERED_ANSWER_MAX_BYTES (or the response bound, if lower): `whole` when it ended
    * within them, else the chunks read so far (`head`) for the stream to go on from.
    */
-  async #readSmall (server: McpServerConfig, upstream: UpstreamResponse, signal: AbortSignal): Promise<{ whole: Buffer, head?: undefined } | { whole?: undefined, head: Buffer[] }> {
+  async #readSmall (server: McpServerConfig, upstream: UpstreamResponse, signal: AbortSignal): Promise<BodyRead> {
     try {
       // Never more than the response bound whole: past it the answer streams, and the stream cuts it there.
       return await upstream.body.readUpTo(Math.min(BUFFERED_ANSWER_MAX_BYTES, this.#o.maxResponseBytes))

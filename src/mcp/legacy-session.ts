@@ -268,7 +268,7 @@ async function readText (body: UpstreamBody, maxBytes: number, tooLarge: (bytes:
   const read = await body.readUpTo(maxBytes)
   if (read.whole === undefined) {
     body.discard()
-    throw tooLarge(read.head.reduce((bytes, chunk) => bytes + chunk.byteLength, 0))
+    throw tooLarge(read.bytes)
   }
   const text = read.whole.toString('utf8')
   return text.charCodeAt(0) === 0xFEFF ? text.slice(1) : text

@@ -14,6 +14,9 @@ export interface UpstreamResponse {
   body: UpstreamBody
 }
 
+/** A body read up to a bound: `whole`, or the `head` read so far and its size in `bytes`. */
+export type BodyRead = { whole: Buffer, head?: undefined } | { whole?: undefined, head: Buffer[], bytes: number }
+
 /** Before the body is read or streamed, at most this much of it is held; then the connection is paused. */
 const HELD_MAX_BYTES = 64 * 1024
 
@@ -54,10 +57,10 @@ export class UpstreamBody implements Dispatcher.DispatchHandler {
   }
 
   /**
-   * The body when it ends within `maxBytes` (`whole`), else what was read of it so far (`head`), the rest to be
+   * The body when it ends within `maxBytes` (`whole`), else what was read of it so far (`head`, `bytes`), the rest to be
    * had from `stream()`. Rejects with the transport's error (undici's code: UND_ERR_BODY_TIMEOUT, UND_ERR_SOCKET…).
    */
-  async readUpTo (maxBytes: number): Promise<{ whole: Buffer, head?: undefined } | { whole?: undefined, head: Buffer[] }> {
+  async readUpTo (maxBytes: number): Promise<BodyRead> {
     try {
       return await this.#readUpTo(maxBytes)
     } finally {
@@ -65,15 +68,13 @@ export class UpstreamBody implements Dispatcher.DispatchHandler {
     }
   }
 
-  async #readUpTo (maxBytes: number): Promise<{ whole: Buffer, head?: undefined } | { whole?: undefined, head: Buffer[] }> {
+  async #readUpTo (maxBytes: number): Promise<BodyRead> {
     for (;;) {
       if (this.#error !== undefined) throw this.#error
       // Past the bound even when it has all arrived: `whole` is never more than `maxBytes`.
       if (this.#size > maxBytes) {
-        const head = this.#chunks
-        this.#chunks = []
-        this.#size = 0
-        return { head }
+        const bytes = this.#size
+        return { head: this.#takeChunks(), bytes }
       }
       if (this.#ended) return { whole: this.#take() }
       const more = new Promise<void>((resolve) => { this.#wake = resolve })
@@ -102,9 +103,7 @@ export class UpstreamBody implements Dispatcher.DispatchHandler {
       },
     })
     this.#readable = readable
-    for (const chunk of this.#chunks) readable.push(chunk)
-    this.#chunks = []
-    this.#size = 0
+    for (const chunk of this.#takeChunks()) readable.push(chunk)
     if (this.#error !== undefined) readable.destroy(this.#error)
     else if (this.#ended) readable.push(null)
     return readable
@@ -112,8 +111,7 @@ export class UpstreamBody implements Dispatcher.DispatchHandler {
 
   /** Closes the exchange unread (the connection goes with it): what a failing or hostile server sends is not read. */
   discard (): void {
-    this.#chunks = []
-    this.#size = 0
+    this.#takeChunks()
     if (!this.#ended) this.#abort(new Error('body discarded'))
   }
 
@@ -162,8 +160,7 @@ export class UpstreamBody implements Dispatcher.DispatchHandler {
     }
     if (this.#ended) return
     this.#error = err
-    this.#chunks = []
-    this.#size = 0
+    this.#takeChunks()
     if (this.#readable !== undefined && !this.#readable.destroyed) this.#readable.destroy(err)
     this.#wakeReader()
   }
@@ -173,11 +170,18 @@ export class UpstreamBody implements Dispatcher.DispatchHandler {
     if (!this.#controller.aborted) this.#controller.abort(reason)
   }
 
-  #take (): Buffer {
+  /** The held chunks, no longer held. */
+  #takeChunks (): Buffer[] {
     const chunks = this.#chunks
     this.#chunks = []
-    const size = this.#size
     this.#size = 0
+    return chunks
+  }
+
+  /** The held chunks as one Buffer. */
+  #take (): Buffer {
+    const size = this.#size
+    const chunks = this.#takeChunks()
     return chunks.length === 1 ? chunks[0] as Buffer : Buffer.concat(chunks, size)
   }
 
