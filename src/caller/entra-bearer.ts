@@ -19,7 +19,11 @@ export interface InboundTokenOptions {
   fetch: FetchLike
 }
 
-export type InboundTokenValidator = (token: string) => Promise<UserAssertion>
+export interface InboundTokenValidator {
+  (token: string): Promise<UserAssertion>
+  /** The user of a token validated before and not expired, found without waiting; undefined: validate it. */
+  remembered: (token: string) => UserAssertion | undefined
+}
 
 export function inboundTokenOptionsFromConfig (config: Config, fetch: FetchLike): InboundTokenOptions {
   return {
@@ -74,13 +78,17 @@ export function createInboundTokenValidator (options: InboundTokenOptions): Inbo
   }
 
   const clockToleranceSec = options.clockToleranceSec ?? 60
-  return async function validateAccessToken (token: string): Promise<UserAssertion> {
-    const memoKey = sha256b64url(token)
+  const remembered = (token: string, memoKey = sha256b64url(token)): UserAssertion | undefined => {
     const memo = validated.get(memoKey)
-    if (memo !== undefined) {
-      if ((memo.exp + clockToleranceSec) * 1000 > Date.now()) return memo
-      validated.delete(memoKey)
-    }
+    if (memo === undefined) return undefined
+    if ((memo.exp + clockToleranceSec) * 1000 > Date.now()) return memo
+    validated.delete(memoKey)
+    return undefined
+  }
+  const validateAccessToken = async (token: string): Promise<UserAssertion> => {
+    const memoKey = sha256b64url(token)
+    const memo = remembered(token, memoKey)
+    if (memo !== undefined) return memo
     let unverified: JWTPayload
     try {
       unverified = decodeJwt(token)
@@ -129,6 +137,7 @@ export function createInboundTokenValidator (options: InboundTokenOptions): Inbo
     validated.set(memoKey, assertion)
     return assertion
   }
+  return Object.assign(validateAccessToken, { remembered: (token: string) => remembered(token) })
 }
 
 function mapJoseError (err: unknown): RelayError {

@@ -67,6 +67,8 @@ interface CacheEntry {
   announcedPrmUrl?: URL
 }
 
+/** How long a server's issued audience, once checked, passes without the check (AudienceClaims renews daily). */
+const ISSUED_PASS_MS = 60_000
 const silentLogger: DiscoveryLogger = { info: () => {}, warn: () => {} }
 
 export class ScopeDiscovery {
@@ -81,6 +83,8 @@ export class ScopeDiscovery {
   #startDone = false
   /** Servers whose issued API this process has claimed (or found another server holds). */
   readonly #issuedKnown = new Set<string>()
+  /** Per server: the audience its tokens last passed checkIssued with, and until when that pass holds. */
+  readonly #issuedPassed = new Map<string, { audience: string, until: number }>()
   readonly #v1Warned = new Set<string>()
 
   constructor (options: ScopeDiscoveryOptions) {
@@ -156,7 +160,15 @@ export class ScopeDiscovery {
    * with this user's token (a later server cannot get a token for an earlier server's API by being called first).
    * Throws `audience_refused`/`audience_conflict` (502); the token is then never sent.
    */
-  async checkIssued (serverId: string, token: { accessToken: string, audience?: string }, user?: UserAssertion): Promise<void> {
+  checkIssued (serverId: string, token: { accessToken: string, audience?: string }, user?: UserAssertion): Promise<void> | undefined {
+    // The audience this server's last token passed with, for a minute: a token for it passes without a promise
+    // (the hot path of every proxied call). Another audience, or an older pass, is checked in full.
+    const passed = this.#issuedPassed.get(serverId)
+    if (passed !== undefined && token.audience !== undefined && passed.audience === token.audience && passed.until > this.#now()) return undefined
+    return this.#checkIssued(serverId, token, user)
+  }
+
+  async #checkIssued (serverId: string, token: { accessToken: string, audience?: string }, user?: UserAssertion): Promise<void> {
     const server = this.#servers.get(serverId)
     if (server === undefined) return
     const pinned = server.scopes !== undefined || server.audience !== undefined
@@ -174,6 +186,7 @@ export class ScopeDiscovery {
     const refusal = await this.#o.claims.claimIssued(server, claims.audience, this.#o.audiencePolicy.relayAudiences)
     if (refusal !== undefined) throw this.#issuedRefused(server, refusal, claims.audience)
     this.#issuedKnown.add(server.id)
+    if (token.audience !== undefined && token.audience === claims.audience) this.#issuedPassed.set(server.id, { audience: token.audience, until: this.#now() + ISSUED_PASS_MS })
   }
 
   /** Claims the issued API of every server configured before `server` that this process has not seen yet. */

@@ -74,7 +74,7 @@ export class OboService {
     } else {
       const cached = await this.#o.cache.get(key)
       if (cached !== undefined && cached.expiresAt - this.#skewMs > this.#now()) {
-        this.#o.logger.debug({ tid: user.tid, oid: user.oid, scopes: scopes.join(' '), cache: 'hit' }, 'obo')
+        if (this.#o.logger.isLevelEnabled('debug')) this.#o.logger.debug({ tid: user.tid, oid: user.oid, scopes: scopes.join(' '), cache: 'hit' }, 'obo')
         this.#o.onResult?.('hit')
         return { ...cached, cache: 'hit' }
       }

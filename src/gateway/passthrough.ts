@@ -153,7 +153,8 @@ export class PassthroughProxy {
   async #exchange (server: McpServerConfig, request: PassthroughRequest, scopes: string[], signal: AbortSignal): Promise<UpstreamResponse> {
     for (let attempt = 0; ; attempt++) {
       const token = await this.#o.obo.exchange(request.user, scopes, { forceRefresh: attempt > 0, target: `server "${server.id}"` })
-      await this.#o.discovery.checkIssued(server.id, token, request.user)
+      const checking = this.#o.discovery.checkIssued(server.id, token, request.user)
+      if (checking !== undefined) await checking
       let upstream: UpstreamResponse
       const started = performance.now()
       const observe = (outcome: string): void => { this.#o.onDownstream?.({ server: server.id, outcome }, (performance.now() - started) / 1000) }
@@ -244,6 +245,10 @@ export class PassthroughProxy {
       // A small answer (a JSON-RPC result) is read whole and sent in one write: no stream pair, no pipe. It
       // cannot be used before it is complete anyway. One that outgrows the bound streams from where it got to.
       // (Untyped answers, e.g. an empty 202, stream as they are, so no content type is added to them.)
+      // Mostly it came with its headers: taken at once, without waiting for a read.
+      const small = Math.min(BUFFERED_ANSWER_MAX_BYTES, this.#o.maxResponseBytes)
+      const arrived = upstream.body.arrived(small)
+      if (arrived !== undefined) return { kind: 'json', status, headers, body: arrived }
       const read = await this.#readSmall(server, upstream, controller.signal)
       if (read.whole !== undefined) return { kind: 'json', status, headers, body: read.whole }
       head = read.head

@@ -40,6 +40,11 @@ export interface CallerStrategy {
   /** Which route kinds it serves (`browser` routes take only cookie strategies). */
   serves: ReadonlySet<Exclude<RouteAuth, 'public'>>
   authenticate: (request: FastifyRequest) => Promise<Caller | undefined>
+  /**
+   * Without waiting: the caller of a credential this strategy validated before and still holds, `'pass'` when the
+   * request carries no credential of its kind, undefined when only `authenticate` can tell.
+   */
+  remembered?: (request: FastifyRequest) => Caller | 'pass' | undefined
 }
 
 export interface AuthChainOptions {
@@ -65,10 +70,27 @@ export function authChain (app: FastifyInstance, options: AuthChainOptions): voi
       ? 'Sign in at /auth/login.'
       : 'Sign in at /auth/login or send an Entra access token for the relay.', { intent: { kind: 'sign_in' } })
   }
-  // With `done`: a public route goes on without a promise; the others wait for their strategies.
+  /** The strategies in order, as far as each can answer without waiting: a remembered caller, else undefined. */
+  const remembered = (request: FastifyRequest, auth: Exclude<RouteAuth, 'public'>): Caller | undefined => {
+    for (const strategy of options.strategies) {
+      if (!strategy.serves.has(auth)) continue
+      const found = strategy.remembered?.(request)
+      if (found === 'pass') continue
+      return found
+    }
+    return undefined
+  }
+  // With `done`: a public route, or a credential validated before (the hot path), goes on without a promise; the
+  // others wait for their strategies.
   app.addHook('onRequest', (request, _reply, done) => {
     const auth = request.routeOptions.config.auth
     if (auth === undefined || auth === 'public') {
+      done()
+      return
+    }
+    const caller = remembered(request, auth)
+    if (caller !== undefined) {
+      request.caller = caller
       done()
       return
     }

@@ -3,6 +3,7 @@ import type { FastifyRequest } from 'fastify'
 import type { InboundTokenValidator } from '../caller/entra-bearer.ts'
 import type { SessionService } from '../caller/browser-sessions.ts'
 import type { RelayTokenVerifier } from '../caller/relay-token.ts'
+import type { UserAssertion } from '../caller/user-assertion.ts'
 import { relayError } from '../errors.ts'
 import type { Caller, CallerStrategy } from './auth.ts'
 import { readSessionId, type CookieSettings } from './cookies.ts'
@@ -22,6 +23,11 @@ export function relayTokenStrategy (verifier: RelayTokenVerifier): CallerStrateg
   return {
     kind: 'agent',
     serves: new Set(['caller']),
+    // An Entra bearer (a JWT) is never this strategy's; anything else needs its verifier.
+    remembered: (request) => {
+      const authorization = request.headers.authorization
+      return authorization === undefined || (authorization.includes('.') && BEARER_SCHEME.test(authorization)) ? 'pass' : undefined
+    },
     authenticate: async (request) => {
       const authorization = request.headers.authorization ?? ''
       // An Entra token is a JWT (dots): the next strategy's, found without running the pattern over its 1–2 KB.
@@ -55,17 +61,26 @@ export function relayTokenStrategy (verifier: RelayTokenVerifier): CallerStrateg
 
 /** `Authorization: Bearer <Entra access token for the relay>`. */
 export function entraBearerStrategy (validate: InboundTokenValidator): CallerStrategy {
+  const callerOf = (user: UserAssertion): Caller => ({ kind: 'entra_bearer', user, scheme: 'Bearer', expiresAt: user.exp })
   return {
     kind: 'entra_bearer',
     serves: new Set(['caller']),
+    remembered: (request) => {
+      const authorization = request.headers.authorization
+      if (authorization === undefined) return 'pass'
+      // Only the plain form (`Bearer <token>`, one space, nothing after) is looked up as it is: a token the memo
+      // holds was validated, BEARER's character check included, so a hit needs no pattern run over its 1–2 KB.
+      if (!authorization.startsWith('Bearer ') || authorization.charCodeAt(7) === 32 || authorization.endsWith(' ')) return undefined
+      const user = validate.remembered(authorization.slice(7))
+      return user === undefined ? undefined : callerOf(user)
+    },
     authenticate: async (request) => {
       const authorization = request.headers.authorization
       if (authorization === undefined) return undefined
       const match = BEARER.exec(authorization)
       if (match === null) throw relayError('token_malformed', 'The Authorization header must be "Bearer <access token>".')
-      const user = await validate(match[1] as string)
       // An Entra token cannot be revoked here; what it opened ends when it expires.
-      return { kind: 'entra_bearer', user, scheme: 'Bearer', expiresAt: user.exp }
+      return callerOf(await validate(match[1] as string))
     },
   }
 }

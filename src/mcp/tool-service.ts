@@ -17,8 +17,11 @@ import { isJsonObject } from './json-object.ts'
 export interface ScopeResolver {
   resolve: (serverId: string) => Promise<{ scopes: string[] }>
   noteResourceMetadata?: (serverId: string, url: string) => void
-  /** Refuses a token whose `aud` another server holds (or the relay's own): called before every token leaves. */
-  checkIssued: (serverId: string, token: { accessToken: string, audience?: string }, user?: UserAssertion) => Promise<void>
+  /**
+   * Refuses a token whose `aud` another server holds (or the relay's own): called before every token leaves.
+   * Undefined: passed without waiting (an audience checked a moment ago).
+   */
+  checkIssued: (serverId: string, token: { accessToken: string, audience?: string }, user?: UserAssertion) => Promise<void> | undefined
 }
 
 export interface ToolServiceOptions {
