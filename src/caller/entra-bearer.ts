@@ -78,7 +78,8 @@ export function createInboundTokenValidator (options: InboundTokenOptions): Inbo
   }
 
   const clockToleranceSec = options.clockToleranceSec ?? 60
-  const remembered = (token: string, memoKey = sha256b64url(token)): UserAssertion | undefined => {
+  /** The memo's user under `memoKey` (the token's SHA-256) while its token lives, else undefined (and forgotten). */
+  const rememberedBy = (memoKey: string): UserAssertion | undefined => {
     const memo = validated.get(memoKey)
     if (memo === undefined) return undefined
     if ((memo.exp + clockToleranceSec) * 1000 > Date.now()) return memo
@@ -87,7 +88,7 @@ export function createInboundTokenValidator (options: InboundTokenOptions): Inbo
   }
   const validateAccessToken = async (token: string): Promise<UserAssertion> => {
     const memoKey = sha256b64url(token)
-    const memo = remembered(token, memoKey)
+    const memo = rememberedBy(memoKey)
     if (memo !== undefined) return memo
     let unverified: JWTPayload
     try {
@@ -137,7 +138,7 @@ export function createInboundTokenValidator (options: InboundTokenOptions): Inbo
     validated.set(memoKey, assertion)
     return assertion
   }
-  return Object.assign(validateAccessToken, { remembered: (token: string) => remembered(token) })
+  return Object.assign(validateAccessToken, { remembered: (token: string) => rememberedBy(sha256b64url(token)) })
 }
 
 function mapJoseError (err: unknown): RelayError {

@@ -70,8 +70,12 @@ const SESSION_NOT_FOUND = -32001
 export class PassthroughProxy {
   readonly #o: PassthroughOptions
 
+  /** Answers up to this size are taken whole: BUFFERED_ANSWER_MAX_BYTES, never past the response bound. */
+  readonly #wholeMaxBytes: number
+
   constructor (options: PassthroughOptions) {
     this.#o = options
+    this.#wholeMaxBytes = Math.min(BUFFERED_ANSWER_MAX_BYTES, options.maxResponseBytes)
   }
 
   async forward (request: PassthroughRequest): Promise<PassthroughAnswer> {
@@ -239,15 +243,14 @@ export class PassthroughProxy {
       // An event stream that has all arrived by now (a legacy server's one-event answer to a POST, as the SDK
       // sends it) is sent as it is in one write. Within the response bound, so within it per event too; one
       // still arriving streams (its first event is sent when it comes, never held for the rest).
-      const whole = upstream.body.arrived(Math.min(BUFFERED_ANSWER_MAX_BYTES, this.#o.maxResponseBytes))
+      const whole = upstream.body.arrived(this.#wholeMaxBytes)
       if (whole !== undefined) return { kind: 'json', status, headers, body: whole }
     } else if (contentType !== undefined) {
       // A small answer (a JSON-RPC result) is read whole and sent in one write: no stream pair, no pipe. It
       // cannot be used before it is complete anyway. One that outgrows the bound streams from where it got to.
       // (Untyped answers, e.g. an empty 202, stream as they are, so no content type is added to them.)
       // Mostly it came with its headers: taken at once, without waiting for a read.
-      const small = Math.min(BUFFERED_ANSWER_MAX_BYTES, this.#o.maxResponseBytes)
-      const arrived = upstream.body.arrived(small)
+      const arrived = upstream.body.arrived(this.#wholeMaxBytes)
       if (arrived !== undefined) return { kind: 'json', status, headers, body: arrived }
       const read = await this.#readSmall(server, upstream, controller.signal)
       if (read.whole !== undefined) return { kind: 'json', status, headers, body: read.whole }
@@ -286,7 +289,7 @@ export class PassthroughProxy {
   async #readSmall (server: McpServerConfig, upstream: UpstreamResponse, signal: AbortSignal): Promise<BodyRead> {
     try {
       // Never more than the response bound whole: past it the answer streams, and the stream cuts it there.
-      return await upstream.body.readUpTo(Math.min(BUFFERED_ANSWER_MAX_BYTES, this.#o.maxResponseBytes))
+      return await upstream.body.readUpTo(this.#wholeMaxBytes)
     } catch (err) {
       const code = (err as { code?: unknown }).code
       const failure: DownstreamFailure = code === 'UND_ERR_BODY_TIMEOUT' || (signal.reason instanceof Error && signal.reason.message === TOTAL_TIMEOUT)

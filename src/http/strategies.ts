@@ -15,6 +15,9 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 const RELAY_TOKEN = /^(Bearer|DPoP) +([\w.~+/-]+=*) *$/i
 const BEARER_SCHEME = /^bearer /i
 
+/** An Entra token is a JWT (dots): found without running a pattern over its 1–2 KB. */
+const isJwtBearer = (authorization: string): boolean => authorization.includes('.') && BEARER_SCHEME.test(authorization)
+
 /**
  * `Authorization: DPoP <relay token>` (with a `DPoP` proof) or `Bearer <relay token>`: tokens the relay's own
  * authorization server issued (opaque, no dots; an Entra token is a JWT and goes to the next strategy).
@@ -23,15 +26,15 @@ export function relayTokenStrategy (verifier: RelayTokenVerifier): CallerStrateg
   return {
     kind: 'agent',
     serves: new Set(['caller']),
-    // An Entra bearer (a JWT) is never this strategy's; anything else needs its verifier.
+    // An Entra bearer is never this strategy's; anything else needs its verifier.
     remembered: (request) => {
       const authorization = request.headers.authorization
-      return authorization === undefined || (authorization.includes('.') && BEARER_SCHEME.test(authorization)) ? 'pass' : undefined
+      return authorization === undefined || isJwtBearer(authorization) ? 'pass' : undefined
     },
     authenticate: async (request) => {
       const authorization = request.headers.authorization ?? ''
-      // An Entra token is a JWT (dots): the next strategy's, found without running the pattern over its 1–2 KB.
-      if (authorization.includes('.') && BEARER_SCHEME.test(authorization)) return undefined
+      // The next strategy's.
+      if (isJwtBearer(authorization)) return undefined
       const match = RELAY_TOKEN.exec(authorization)
       if (match === null) return undefined
       const scheme = (match[1] as string).toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer'
