@@ -16,16 +16,23 @@ if (process.env.OBO_RELAY_BENCH_IPC === '1' && process.send !== undefined) {
       gc()
       return process.memoryUsage()
     },
-    profileStart: async () => {
+    profileStart: async ({ heap = false }: { heap?: boolean } = {}) => {
       session = new Session()
       session.connect()
+      if (heap) {
+        // Every allocation sampled, the ones a scavenge or a full GC collected before the stop included: what a
+        // request allocates, not what it keeps.
+        await session.post('HeapProfiler.enable')
+        await session.post('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true })
+        return
+      }
       await session.post('Profiler.enable')
       await session.post('Profiler.setSamplingInterval', { interval: 500 })
       await session.post('Profiler.start')
     },
-    profileStop: async ({ path }: { path: string }) => {
+    profileStop: async ({ path, heap = false }: { path: string, heap?: boolean }) => {
       if (session === undefined) throw new Error('no profile running')
-      const { profile } = await session.post('Profiler.stop')
+      const { profile } = heap ? await session.post('HeapProfiler.stopSampling') : await session.post('Profiler.stop')
       session.disconnect()
       session = undefined
       await writeFile(path, JSON.stringify(profile))

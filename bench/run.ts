@@ -2,7 +2,8 @@
 //   npm run bench                 full run (a few minutes)
 //   npm run bench -- --quick      every scenario, short runs (under 90 s)
 //   npm run bench -- --only S2,S7 some scenarios (the BENCH line then lacks the others' keys)
-//   npm run bench -- --profile S2 CPU profiles of the relay during those scenarios' relay rows (bench-profiles/)
+//   npm run bench -- --profile S2 CPU profiles of the relay during those scenarios' relay rows (bench-profiles/);
+//   --heap-profile S2 sampled allocations instead (collected ones included)
 //   --paths 'relay /mcp/trivial|direct' only those rows; --relay-cpu-prof relays under --cpu-prof; --run-sec N;
 //   --relay-dir DIR another checkout's relay (before/after comparisons)
 // Every server runs in its own process on loopback: the Entra emulator, the notes MCP server, the trivial
@@ -36,7 +37,9 @@ const flag = (name: string): string | undefined => {
 }
 const QUICK = argv.includes('--quick')
 const ONLY = new Set((flag('only') ?? 'S1,S2,S3,S4,S5,S6,S7').split(',').map((s) => s.trim().toUpperCase()))
-const PROFILE = new Set((flag('profile') ?? '').split(',').filter(Boolean).map((s) => s.trim().toUpperCase()))
+const PROFILE = new Set((flag('profile') ?? flag('heap-profile') ?? '').split(',').filter(Boolean).map((s) => s.trim().toUpperCase()))
+/** `--heap-profile S2` instead of `--profile S2`: sampled allocations (.heapprofile), collected ones included. */
+const HEAP_PROFILE = flag('heap-profile') !== undefined
 const wants = (scenario: string): boolean => ONLY.has(scenario)
 /** `--paths 'direct|relay /mcp/trivial'`: only the rows whose label is listed (for profiling one path). */
 const PATHS = flag('paths')?.split('|').map((s) => s.trim())
@@ -158,17 +161,24 @@ async function main (): Promise<void> {
   let nginx: Nginx | undefined
   let minimal: BenchChild | undefined
   let fastifyProxy: BenchChild | undefined
+  let notesMinimal: BenchChild | undefined
+  let notesFastifyProxy: BenchChild | undefined
   if (wants('S1') || wants('S2')) {
     nginx = await startNginx(nginxBin!.path, [
       { upstream: new URL(notesDirect).origin, authorization: bearer(oboNotes) },
       { upstream: new URL(trivialUrl).origin, authorization: bearer(oboTrivial) },
     ])
-    minimal = await startChild('minimal-proxy', process.execPath, { args: [join(ROOT, 'bench/procs/minimal-proxy.ts')], env: { BENCH_UPSTREAM: new URL(trivialUrl).origin, BENCH_OBO_TOKEN: oboTrivial } })
-    fastifyProxy = await startChild('fastify-proxy', process.execPath, { args: [join(ROOT, 'bench/procs/fastify-proxy.ts')], env: { BENCH_UPSTREAM: new URL(trivialUrl).origin, BENCH_OBO_TOKEN: oboTrivial } })
+    const floors = (upstream: string, oboToken: string): Array<Promise<BenchChild>> => [
+      startChild('minimal-proxy', process.execPath, { args: [join(ROOT, 'bench/procs/minimal-proxy.ts')], env: { BENCH_UPSTREAM: new URL(upstream).origin, BENCH_OBO_TOKEN: oboToken } }),
+      startChild('fastify-proxy', process.execPath, { args: [join(ROOT, 'bench/procs/fastify-proxy.ts')], env: { BENCH_UPSTREAM: new URL(upstream).origin, BENCH_OBO_TOKEN: oboToken } }),
+    ]
+    // The same two floors in front of notes (S1) and of the trivial upstream (S2).
+    ;[notesMinimal, notesFastifyProxy, minimal, fastifyProxy] = await Promise.all([...(wants('S1') ? floors(notesDirect, oboNotes) : []), ...(wants('S2') ? floors(trivialUrl, oboTrivial) : [])])
   }
   const nginxCpu = async (): Promise<number> => await procCpuMicros(nginx!.workerPid)
-  const minimalCpu = async (): Promise<number> => await procCpuMicros(minimal!.pid)
-  const fastifyProxyCpu = async (): Promise<number> => await procCpuMicros(fastifyProxy!.pid)
+  const cpuOf = (child: () => BenchChild | undefined) => async (): Promise<number> => await procCpuMicros(child()!.pid)
+  const minimalCpu = cpuOf(() => minimal)
+  const fastifyProxyCpu = cpuOf(() => fastifyProxy)
 
   const mcpTarget = async (label: string, url: string, authorization: string, tool: string, cpu?: () => Promise<number>, relayProcess?: RelayProcess): Promise<Target> => {
     const sessionId = await openSession(url, authorization)
@@ -188,15 +198,23 @@ async function main (): Promise<void> {
     const targets = [
       await mcpTarget('direct', notesDirect, bearer(oboNotes), 'whoami'),
       await mcpTarget('nginx', `${nginx!.origins[0]}/mcp`, bearer(userToken), 'whoami', nginxCpu),
+      await mcpTarget('minimal proxy', `${String(notesMinimal!.info.url)}/mcp`, bearer(userToken), 'whoami', cpuOf(() => notesMinimal)),
+      await mcpTarget('fastify proxy', `${String(notesFastifyProxy!.info.url)}/mcp`, bearer(userToken), 'whoami', cpuOf(() => notesFastifyProxy)),
       await mcpTarget('relay /mcp/notes', `${relay.url}/mcp/notes`, bearer(userToken), 'whoami', relayCpu, relay),
       await mcpTarget('relay /mcp', `${relay.url}/mcp`, bearer(userToken), 'notes__whoami', relayCpu, relay),
       await restTarget('relay REST', 'notes', 'whoami'),
     ]
     const rows = await measureRows('S1', targets, S1_CONNECTIONS)
     tables.push(formatTable(`S1 tool call: tools/call whoami on notes (SDK server, SSE answers), ${S1_CONNECTIONS} connections`, rows))
-    const [direct, viaNginx, passthrough, aggregate, rest] = rows as [Row, Row, Row, Row, Row]
+    const [direct, viaNginx, viaMinimal, viaFastify, passthrough, aggregate, rest] = rows as [Row, Row, Row, Row, Row, Row, Row]
     results.s1_relay_mcp_vs_direct = ratio(passthrough.rps, direct.rps)
     results.s1_relay_mcp_vs_nginx = ratio(passthrough.rps, viaNginx.rps)
+    // The floors of the ≥ 0.95 × nginx target: what a Node proxy that does nothing but swap the token keeps.
+    results.s1_minimal_proxy_vs_nginx = ratio(viaMinimal.rps, viaNginx.rps)
+    results.s1_fastify_proxy_vs_nginx = ratio(viaFastify.rps, viaNginx.rps)
+    results.s1_relay_mcp_vs_minimal_proxy = ratio(passthrough.rps, viaMinimal.rps)
+    results.s1_minimal_proxy_cpu_us_per_call = viaMinimal.cpuUsPerReq ?? Number.NaN
+    results.s1_fastify_proxy_cpu_us_per_call = viaFastify.cpuUsPerReq ?? Number.NaN
     results.s1_relay_aggregate_vs_direct = ratio(aggregate.rps, direct.rps)
     results.s1_relay_rest_vs_direct = ratio(rest.rps, direct.rps)
     results.s1_relay_cpu_us_per_call = passthrough.cpuUsPerReq ?? Number.NaN
@@ -241,8 +259,7 @@ async function main (): Promise<void> {
     results.s2_rest_cpu_us_per_call = rest.cpuUsPerReq ?? Number.NaN
   }
   await nginx?.stop()
-  await minimal?.stop()
-  await fastifyProxy?.stop()
+  await Promise.all([minimal, fastifyProxy, notesMinimal, notesFastifyProxy].map(async (child) => await child?.stop()))
 
   // ---------------------------------------------------------------- S7: caller authentication
   if (wants('S7')) {
@@ -392,14 +409,14 @@ async function main (): Promise<void> {
       for (const [i, target] of targets.entries()) {
         if (skipped(target)) continue
         const profile = PROFILE.has(scenario) && target.relay !== undefined && rep === 0
-        if (profile) await target.relay!.child.request('profileStart')
+        if (profile) await target.relay!.child.request('profileStart', { heap: HEAP_PROFILE })
         const cpuBefore = await target.cpu?.()
         const result = await runChecked(target, spec(target, i, RUN_SEC))
         const cpuAfter = await target.cpu?.()
         if (profile) {
           await mkdir(join(ROOT, 'bench-profiles'), { recursive: true })
-          const path = join(ROOT, 'bench-profiles', `${scenario}-${connections}c-${target.label.replace(/[^\w]+/g, '_')}.cpuprofile`)
-          await target.relay!.child.request('profileStop', { path })
+          const path = join(ROOT, 'bench-profiles', `${scenario}-${connections}c-${target.label.replace(/[^\w]+/g, '_')}.${HEAP_PROFILE ? 'heapprofile' : 'cpuprofile'}`)
+          await target.relay!.child.request('profileStop', { path, heap: HEAP_PROFILE })
           log(`profile written: ${path}`)
         }
         runs[i]!.push({ result, cpuUsPerReq: cpuBefore === undefined || cpuAfter === undefined ? undefined : (cpuAfter - cpuBefore) / result.requests })
