@@ -4,11 +4,27 @@
 // The relay's code is untouched: this module only listens on the IPC channel its parent opened.
 import { writeFile } from 'node:fs/promises'
 import { Session } from 'node:inspector/promises'
+import { PerformanceObserver } from 'node:perf_hooks'
 
 if (process.env.OBO_RELAY_BENCH_IPC === '1' && process.send !== undefined) {
   let session: Session | undefined
+  // Collections since the last `gc` request, by kind (bench --gc): count and pause.
+  let gcByKind: Record<string, { count: number, ms: number }> = {}
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const kind = String((entry as { detail?: { kind?: number } }).detail?.kind)
+      const tally = (gcByKind[kind] ??= { count: 0, ms: 0 })
+      tally.count++
+      tally.ms += entry.duration
+    }
+  }).observe({ entryTypes: ['gc'] })
   const handlers: Record<string, (payload: any) => Promise<unknown> | unknown> = {
     cpu: () => process.cpuUsage(),
+    gc: () => {
+      const tally = gcByKind
+      gcByKind = {}
+      return tally
+    },
     memory: () => {
       const gc = (globalThis as { gc?: () => void }).gc
       if (gc === undefined) throw new Error('start the relay with --expose-gc')
@@ -16,14 +32,15 @@ if (process.env.OBO_RELAY_BENCH_IPC === '1' && process.send !== undefined) {
       gc()
       return process.memoryUsage()
     },
-    profileStart: async ({ heap = false }: { heap?: boolean } = {}) => {
+    profileStart: async ({ heap = false, promotedOnly = false }: { heap?: boolean, promotedOnly?: boolean } = {}) => {
       session = new Session()
       session.connect()
       if (heap) {
         // Every allocation sampled, the ones a scavenge or a full GC collected before the stop included: what a
-        // request allocates, not what it keeps.
+        // request allocates, not what it keeps. `promotedOnly`: those a scavenge collected left out, so what is
+        // left outlived the young generation (what makes scavenges slow).
         await session.post('HeapProfiler.enable')
-        await session.post('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true })
+        await session.post('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: !promotedOnly })
         return
       }
       await session.post('Profiler.enable')

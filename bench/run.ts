@@ -3,7 +3,8 @@
 //   npm run bench -- --quick      every scenario, short runs (under 90 s)
 //   npm run bench -- --only S2,S7 some scenarios (the BENCH line then lacks the others' keys)
 //   npm run bench -- --profile S2 CPU profiles of the relay during those scenarios' relay rows (bench-profiles/);
-//   --heap-profile S2 sampled allocations instead (collected ones included)
+//   --heap-profile S2 sampled allocations instead (collected ones included; --promoted: only what outlived a
+//   scavenge); --gc collections per row; --relay-node-args '--trace-gc-nvp' (relay stdout to bench-profiles/)
 //   --paths 'relay /mcp/trivial|direct' only those rows; --relay-cpu-prof relays under --cpu-prof; --run-sec N;
 //   --relay-dir DIR another checkout's relay (before/after comparisons)
 // Every server runs in its own process on loopback: the Entra emulator, the notes MCP server, the trivial
@@ -40,6 +41,12 @@ const ONLY = new Set((flag('only') ?? 'S1,S2,S3,S4,S5,S6,S7').split(',').map((s)
 const PROFILE = new Set((flag('profile') ?? flag('heap-profile') ?? '').split(',').filter(Boolean).map((s) => s.trim().toUpperCase()))
 /** `--heap-profile S2` instead of `--profile S2`: sampled allocations (.heapprofile), collected ones included. */
 const HEAP_PROFILE = flag('heap-profile') !== undefined
+/** `--promoted` with --heap-profile: only what outlived a scavenge (kept past the young generation). */
+const HEAP_PROMOTED = argv.includes('--promoted')
+/** `--gc`: each relay run's collections (count and pause, by kind) per 10k requests, from inside the relay. */
+const GC_STATS = argv.includes('--gc')
+/** `--relay-node-args '--trace-gc-nvp'`: more Node flags for the relays; their stdout then goes to bench-profiles/<name>.stdout. */
+const RELAY_NODE_ARGS = (flag('relay-node-args') ?? '').split(' ').filter(Boolean)
 const wants = (scenario: string): boolean => ONLY.has(scenario)
 /** `--paths 'direct|relay /mcp/trivial'`: only the rows whose label is listed (for profiling one path). */
 const PATHS = flag('paths')?.split('|').map((s) => s.trim())
@@ -135,10 +142,11 @@ async function main (): Promise<void> {
     const url = `http://127.0.0.1:${port}`
     await emulator.request('addRedirectUri', { clientId: DEV_RELAY_CLIENT_ID, uri: `${url}/auth/callback` })
     const child = await startChild(name, process.execPath, {
-      nodeArgs: ['--expose-gc', '--import', PROBE, ...(RELAY_CPU_PROF ? ['--cpu-prof', '--cpu-prof-interval', '1000', '--cpu-prof-dir', join(ROOT, 'bench-profiles')] : [])],
+      nodeArgs: ['--expose-gc', '--import', PROBE, ...RELAY_NODE_ARGS, ...(RELAY_CPU_PROF ? ['--cpu-prof', '--cpu-prof-interval', '1000', '--cpu-prof-dir', join(ROOT, 'bench-profiles')] : [])],
       args: [join(RELAY_DIR ?? ROOT, 'src/server.ts')],
       env: { ...relayEnv(extra), PORT: String(port), PUBLIC_URL: url },
       ipc: true,
+      ...(RELAY_NODE_ARGS.length === 0 ? {} : { stdoutFile: join(ROOT, 'bench-profiles', `${name}.stdout`) }),
       startTimeoutMs: 30_000,
       ready: async (handle) => {
         for (;;) {
@@ -173,7 +181,9 @@ async function main (): Promise<void> {
       startChild('fastify-proxy', process.execPath, { args: [join(ROOT, 'bench/procs/fastify-proxy.ts')], env: { BENCH_UPSTREAM: new URL(upstream).origin, BENCH_OBO_TOKEN: oboToken } }),
     ]
     // The same two floors in front of notes (S1) and of the trivial upstream (S2).
-    ;[notesMinimal, notesFastifyProxy, minimal, fastifyProxy] = await Promise.all([...(wants('S1') ? floors(notesDirect, oboNotes) : []), ...(wants('S2') ? floors(trivialUrl, oboTrivial) : [])])
+    const [s1Floors, s2Floors] = await Promise.all([wants('S1') ? Promise.all(floors(notesDirect, oboNotes)) : [], wants('S2') ? Promise.all(floors(trivialUrl, oboTrivial)) : []])
+    ;[notesMinimal, notesFastifyProxy] = s1Floors
+    ;[minimal, fastifyProxy] = s2Floors
   }
   const nginxCpu = async (): Promise<number> => await procCpuMicros(nginx!.workerPid)
   const cpuOf = (child: () => BenchChild | undefined) => async (): Promise<number> => await procCpuMicros(child()!.pid)
@@ -409,10 +419,12 @@ async function main (): Promise<void> {
       for (const [i, target] of targets.entries()) {
         if (skipped(target)) continue
         const profile = PROFILE.has(scenario) && target.relay !== undefined && rep === 0
-        if (profile) await target.relay!.child.request('profileStart', { heap: HEAP_PROFILE })
+        if (profile) await target.relay!.child.request('profileStart', { heap: HEAP_PROFILE, promotedOnly: HEAP_PROMOTED })
+        if (GC_STATS) await target.relay?.child.request('gc')
         const cpuBefore = await target.cpu?.()
         const result = await runChecked(target, spec(target, i, RUN_SEC))
         const cpuAfter = await target.cpu?.()
+        if (GC_STATS && target.relay !== undefined) log(`gc ${scenario} ${connections}c ${target.label}: ${formatGc(await target.relay.child.request<GcTally>('gc'), result.requests)}`)
         if (profile) {
           await mkdir(join(ROOT, 'bench-profiles'), { recursive: true })
           const path = join(ROOT, 'bench-profiles', `${scenario}-${connections}c-${target.label.replace(/[^\w]+/g, '_')}.${HEAP_PROFILE ? 'heapprofile' : 'cpuprofile'}`)
@@ -437,6 +449,14 @@ async function main (): Promise<void> {
       }
     })
   }
+}
+
+type GcTally = Record<string, { count: number, ms: number }>
+/** `PerformanceEntry.detail.kind` of a gc entry: NODE_PERFORMANCE_GC_* (perf_hooks.constants). */
+const GC_KINDS: Record<string, string> = { 1: 'scavenge', 2: 'full', 4: 'incremental', 8: 'weak callbacks' }
+function formatGc (tally: GcTally, requests: number): string {
+  const per10k = (n: number): string => (n * 10_000 / requests).toFixed(1)
+  return Object.entries(tally).map(([kind, { count, ms }]) => `${GC_KINDS[kind] ?? kind} ${per10k(count)} (${per10k(ms)} ms)`).join(', ') + ' per 10k requests'
 }
 
 /** A run whose answers are not all 2xx measures errors, not the path: it stops the benchmark. */

@@ -2,6 +2,8 @@
 // the IPC channel (request → answer by id), and stops every one of them when the benchmark ends, fails or is
 // interrupted (Ctrl-C, SIGTERM), so nothing outlives a run.
 import { spawn, type ChildProcess } from 'node:child_process'
+import { createWriteStream, mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
 
 export interface ChildOptions {
   args?: readonly string[]
@@ -14,6 +16,8 @@ export interface ChildOptions {
   startTimeoutMs?: number
   /** Resolves once the process serves (e.g. its health check answers), instead of a ready message. */
   ready?: (child: BenchChild) => Promise<void>
+  /** Its stdout also written whole to this file (e.g. a relay under --trace-gc-nvp). */
+  stdoutFile?: string
 }
 
 export interface BenchChild {
@@ -44,6 +48,11 @@ export async function startChild (name: string, command: string, options: ChildO
   let output = ''
   const keep = (chunk: Buffer): void => { output = (output + chunk.toString('utf8')).slice(-OUTPUT_TAIL) }
   child.stdout?.on('data', keep)
+  if (options.stdoutFile !== undefined) {
+    mkdirSync(dirname(options.stdoutFile), { recursive: true })
+    const file = createWriteStream(options.stdoutFile)
+    child.stdout?.pipe(file)
+  }
   child.stderr?.on('data', keep)
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   let nextId = 1
