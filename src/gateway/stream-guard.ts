@@ -27,7 +27,7 @@ export interface StreamGuardOptions {
  * `end`) alive past young-generation collections (bench S2 with --trace-gc-nvp: 12.9 % of the new space survived
  * each scavenge, 11.7 ms a pause; 1.4 % and 1.7 ms without it). Likely V8's: a Set's table, once rehashed, stays
  * linked to the table that replaced it, so a dead table promoted to the old space holds every later one. A node
- * removed here points to nothing, so a dead one holds nothing.
+ * removed here points to no other node, so a dead one holds no later request.
  */
 export class StreamGuard {
   readonly #o: StreamGuardOptions
