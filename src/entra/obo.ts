@@ -67,17 +67,31 @@ export class OboService {
     return this.#o.cache.size
   }
 
+  /**
+   * A cached token without waiting, where the cache is in this process (`peek`); undefined for a miss, a token
+   * too close to its expiry, or a shared cache: then exchange(). The gateway's hot path: no promise on a hit.
+   */
+  cached (user: UserAssertion, scopes: string[]): OboResult | undefined {
+    const cached = this.#o.cache.peek?.(OboService.#keyOf(user.tokenHash, scopes, undefined))
+    return cached === undefined ? undefined : this.#hit(user, scopes, cached)
+  }
+
+  /** A cached token that is still fresh enough, counted and logged as a hit; else undefined. */
+  #hit (user: UserAssertion, scopes: string[], cached: OboToken): OboResult | undefined {
+    if (cached.expiresAt - this.#skewMs <= this.#now()) return undefined
+    if (this.#o.logger.isLevelEnabled('debug')) this.#o.logger.debug({ tid: user.tid, oid: user.oid, scopes: scopes.join(' '), cache: 'hit' }, 'obo')
+    this.#o.onResult?.('hit')
+    return { ...cached, cache: 'hit' }
+  }
+
   async exchange (user: UserAssertion, scopes: string[], options: ExchangeOptions = {}): Promise<OboResult> {
     const key = OboService.#keyOf(user.tokenHash, scopes, options.claims)
     if (options.forceRefresh === true) {
       await this.#o.cache.delete(key)
     } else {
       const cached = await this.#o.cache.get(key)
-      if (cached !== undefined && cached.expiresAt - this.#skewMs > this.#now()) {
-        if (this.#o.logger.isLevelEnabled('debug')) this.#o.logger.debug({ tid: user.tid, oid: user.oid, scopes: scopes.join(' '), cache: 'hit' }, 'obo')
-        this.#o.onResult?.('hit')
-        return { ...cached, cache: 'hit' }
-      }
+      const hit = cached === undefined ? undefined : this.#hit(user, scopes, cached)
+      if (hit !== undefined) return hit
     }
     const joined = this.#flights.has(key)
     const exchange = async (): Promise<OboToken> => {

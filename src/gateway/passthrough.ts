@@ -45,8 +45,11 @@ export interface PassthroughRequest {
   method: 'GET' | 'POST' | 'DELETE'
   headers: Readonly<Record<string, string | string[] | undefined>>
   body: Buffer | undefined
-  /** Aborts when the client goes away. */
-  signal: AbortSignal
+  /**
+   * Aborted by the route when the client goes away, and by the proxy when it gives up (its total timeout, an
+   * answer past its bound, a failure): the upstream exchange ends with it. The proxy's reasons are its own errors.
+   */
+  abort: AbortController
   /** W3C trace context and the relay's request id for the upstream request (they replace the client's traceparent). */
   trace?: Record<string, string>
 }
@@ -126,16 +129,11 @@ export class PassthroughProxy {
     }
 
     const { scopes } = await this.#o.discovery.resolve(server.id)
-    const controller = new AbortController()
-    const onAbort = (): void => controller.abort(request.signal.reason)
-    request.signal.addEventListener('abort', onAbort, { once: true })
+    const controller = request.abort
     // subscriptions/listen is modern only, named in a header checked against the body above (a legacy request's header counts for nothing).
     const exempt = request.method === 'GET' || (modernChecked && header(request.headers, HEADERS.method) === METHODS.subscriptionsListen)
     const total = exempt || request.method === 'DELETE' ? undefined : setTimeout(() => controller.abort(new Error(TOTAL_TIMEOUT)), this.#o.totalTimeoutMs)
-    const release = (): void => {
-      clearTimeout(total)
-      request.signal.removeEventListener('abort', onAbort)
-    }
+    const release = (): void => { clearTimeout(total) }
     try {
       const upstream = await this.#exchange(server, request, scopes, controller.signal)
       const answer = await this.#answer(server, request, upstream, controller, sessionId, allowed === undefined ? undefined : { allowed, methodOfBody })
@@ -156,7 +154,8 @@ export class PassthroughProxy {
   /** One request upstream with the user's OBO token; a refused token is replaced once (the server ran nothing). */
   async #exchange (server: McpServerConfig, request: PassthroughRequest, scopes: string[], signal: AbortSignal): Promise<UpstreamResponse> {
     for (let attempt = 0; ; attempt++) {
-      const token = await this.#o.obo.exchange(request.user, scopes, { forceRefresh: attempt > 0, target: `server "${server.id}"` })
+      const token = (attempt === 0 ? this.#o.obo.cached(request.user, scopes) : undefined) ??
+        await this.#o.obo.exchange(request.user, scopes, { forceRefresh: attempt > 0, target: `server "${server.id}"` })
       const checking = this.#o.discovery.checkIssued(server.id, token, request.user)
       if (checking !== undefined) await checking
       let upstream: UpstreamResponse
@@ -167,7 +166,7 @@ export class PassthroughProxy {
           origin: server.url.origin,
           path: `${server.url.pathname}${server.url.search}`,
           method: request.method,
-          headers: { ...forwardedHeaders(request.headers, request.trace), authorization: `Bearer ${token.accessToken}` },
+          headers: forwardedHeaders(request.headers, request.trace, `Bearer ${token.accessToken}`),
           // A body only where the transport has one: a DELETE's would bypass the checks POST bodies get.
           body: request.method === 'POST' ? (request.body ?? null) : null,
           headersTimeout: this.#o.headersTimeoutMs,
@@ -222,12 +221,11 @@ export class PassthroughProxy {
       try {
         body = await filterToolsListAnswer(upstream.body.stream(), contentType, this.#o.maxResponseBytes, filtering.allowed, () => controller.abort())
       } catch (err) {
+        // Told apart before the proxy's own abort below (the client's going away is read from the signal).
+        const failure: DownstreamFailure = err instanceof McpResponseTooLargeError ? { kind: 'too_large' } : transportFailure(err, controller.signal)
         controller.abort()
-        if (err instanceof McpResponseTooLargeError) {
-          this.#o.logger.warn({ server: server.id, limitBytes: this.#o.maxResponseBytes }, 'downstream answer cut: too large')
-          throw downstreamError({ kind: 'too_large' }, server.id, this.#o.headersTimeoutMs)
-        }
-        throw downstreamError(transportFailure(err, request.signal), server.id, this.#o.headersTimeoutMs)
+        if (failure.kind === 'too_large') this.#o.logger.warn({ server: server.id, limitBytes: this.#o.maxResponseBytes }, 'downstream answer cut: too large')
+        throw downstreamError(failure, server.id, this.#o.headersTimeoutMs)
       }
       return { kind: 'json', status, headers: { ...headers, 'content-type': contentType ?? 'application/json' }, body: Buffer.from(body) }
     }
@@ -292,7 +290,7 @@ export class PassthroughProxy {
       return await upstream.body.readUpTo(this.#wholeMaxBytes)
     } catch (err) {
       const code = (err as { code?: unknown }).code
-      const failure: DownstreamFailure = code === 'UND_ERR_BODY_TIMEOUT' || (signal.reason instanceof Error && signal.reason.message === TOTAL_TIMEOUT)
+      const failure: DownstreamFailure = code === 'UND_ERR_BODY_TIMEOUT' || timedOut(signal)
         ? { kind: 'timeout' }
         : signal.aborted ? { kind: 'caller_gone' } : { kind: 'closed' }
       throw downstreamError(failure, server.id, this.#o.headersTimeoutMs)
@@ -350,34 +348,44 @@ async function sanitizedError (upstream: UpstreamResponse, status: number): Prom
   return { kind: 'json', status, headers: { ...headers, 'content-type': 'application/json' }, body }
 }
 
+/** Aborted by the proxy's own total timeout (not by the client going away). */
+function timedOut (signal: AbortSignal): boolean {
+  return signal.reason instanceof Error && signal.reason.message === TOTAL_TIMEOUT
+}
+
 function transportFailure (err: unknown, signal: AbortSignal): DownstreamFailure {
   if (err instanceof RelayError) return { kind: 'relay', error: err }
   const code = (err as { code?: unknown }).code
-  if (code === 'UND_ERR_HEADERS_TIMEOUT') return { kind: 'timeout' }
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || timedOut(signal)) return { kind: 'timeout' }
   if (signal.aborted) return { kind: 'caller_gone' }
   return { kind: 'unreachable', detail: typeof code === 'string' ? code : 'unknown' }
 }
 
-export function forwardedHeaders (headers: PassthroughRequest['headers'], trace?: Record<string, string>): Record<string, string> {
+/**
+ * What goes upstream of the caller's request headers (Node's, named in lower case), with the relay's trace
+ * context and the downstream token (`authorization`).
+ */
+export function forwardedHeaders (headers: PassthroughRequest['headers'], trace: Record<string, string> | undefined, authorization: string): Record<string, string> {
   const forwarded: Record<string, string> = {}
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined) continue
-    const lower = name.toLowerCase()
-    if (lower.startsWith('mcp-') || REQUEST_HEADERS.has(lower)) forwarded[lower] = Array.isArray(value) ? value.join(', ') : value
+  for (const name in headers) {
+    const value = headers[name]
+    if (value !== undefined && (name.startsWith('mcp-') || REQUEST_HEADERS.has(name))) forwarded[name] = Array.isArray(value) ? value.join(', ') : value
   }
   if (trace !== undefined) {
     // A traceparent the relay did not take (malformed) starts a new trace: its tracestate belongs to the old one.
     if (trace.traceparent !== forwarded.traceparent) delete forwarded.tracestate
     Object.assign(forwarded, trace)
   }
+  forwarded.authorization = authorization
   return forwarded
 }
 
+/** The response headers that come back (undici names them in lower case). */
 function allowedHeaders (headers: UpstreamResponse['headers']): Record<string, string> {
   const allowed: Record<string, string> = {}
-  for (const [name, value] of Object.entries(headers)) {
-    const lower = name.toLowerCase()
-    if (value !== undefined && RESPONSE_HEADERS.has(lower)) allowed[lower] = Array.isArray(value) ? value.join(', ') : value
+  for (const name in headers) {
+    const value = headers[name]
+    if (value !== undefined && RESPONSE_HEADERS.has(name)) allowed[name] = Array.isArray(value) ? value.join(', ') : value
   }
   return allowed
 }

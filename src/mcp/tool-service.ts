@@ -156,8 +156,10 @@ export class ToolService {
         let forceRefresh = false
         let claims: string | undefined
         for (let attempt = 0; ; attempt++) {
-          const token = await this.#o.obo.exchange(user, scopes, { forceRefresh, target: `server "${server.id}"`, ...(claims === undefined ? {} : { claims }) })
-          await this.#o.discovery.checkIssued(server.id, token, user)
+          const token = (!forceRefresh && claims === undefined ? this.#o.obo.cached(user, scopes) : undefined) ??
+            await this.#o.obo.exchange(user, scopes, { forceRefresh, target: `server "${server.id}"`, ...(claims === undefined ? {} : { claims }) })
+          const checking = this.#o.discovery.checkIssued(server.id, token, user)
+          if (checking !== undefined) await checking
           try {
             return await operation(token.accessToken, call)
           } catch (err) {

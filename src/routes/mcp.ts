@@ -27,11 +27,11 @@ const serverParam = { type: 'object', required: ['server'], properties: { server
 const METHODS = ['GET', 'POST', 'DELETE'] as const
 const EXPOSED = ['mcp-session-id', 'mcp-protocol-version', 'www-authenticate']
 
-/** Aborts when the client goes away before the answer is complete: the upstream request is cancelled with it. */
-export function disconnectSignal (reply: FastifyReply): AbortSignal {
+/** Aborted when the client goes away before the answer is complete: the upstream request is cancelled with it. */
+export function disconnectController (reply: FastifyReply): AbortController {
   const controller = new AbortController()
   reply.raw.once('close', () => { if (!reply.raw.writableFinished) controller.abort(new Error('client disconnected')) })
-  return controller.signal
+  return controller
 }
 
 /** The JSON-RPC id of a buffered request body, for errors in JSON-RPC form; parsed only on that path. */
@@ -106,7 +106,7 @@ export async function mcpRoutes (app: FastifyInstance, o: McpRoutesOptions): Pro
             method,
             headers: request.headers,
             body: Buffer.isBuffer(request.body) ? request.body : undefined,
-            signal: disconnectSignal(reply),
+            abort: disconnectController(reply),
             trace: traceHeaders(request),
           })
           reply.code(answer.status).headers(answer.headers)
@@ -142,7 +142,7 @@ export async function mcpRoutes (app: FastifyInstance, o: McpRoutesOptions): Pro
         }
         try {
           if (method === 'POST') requireMessageScope(caller, () => message)
-          await o.aggregate.handle({ caller, method, request, reply, message, signal: disconnectSignal(reply), trace: traceHeaders(request) })
+          await o.aggregate.handle({ caller, method, request, reply, message, signal: disconnectController(reply).signal, trace: traceHeaders(request) })
           return reply
         } catch (err) {
           if (reply.sent || reply.raw.headersSent) {

@@ -14,6 +14,8 @@ export interface OboToken {
 
 export interface OboCache {
   get: (key: string) => Promise<OboToken | undefined>
+  /** The same, without waiting: only a cache held in this process has it (the gateway's hot path takes a hit from it). */
+  peek?: (key: string) => OboToken | undefined
   set: (key: string, token: OboToken, ttlMs: number) => Promise<void>
   delete: (key: string) => Promise<void>
   /** Files a cached key under a tag (an agent grant), so the tag's tokens can be dropped together. */
@@ -30,6 +32,7 @@ export function createMemoryOboCache (maxEntries: number): OboCache {
   const tags = new LRUCache<string, Set<string>>({ max: maxEntries })
   return {
     get: async (key) => tokens.get(key),
+    peek: (key) => tokens.get(key),
     set: async (key, token, ttlMs) => { tokens.set(key, token, { ttl: Math.max(1, Math.floor(ttlMs)) }) },
     delete: async (key) => { tokens.delete(key) },
     tag: async (tag, key) => {
