@@ -68,11 +68,13 @@ export class OboService {
   }
 
   /**
-   * A cached token without waiting, where the cache is in this process (`peek`); undefined for a miss, a token
-   * too close to its expiry, or a shared cache: then exchange(). The gateway's hot path: no promise on a hit.
+   * What exchange() with the same options would answer from the cache, without waiting, where the cache is in this
+   * process (`peek`); undefined for a forced refresh, a miss, a token too close to its expiry, or a shared cache:
+   * then exchange(). The hot paths' `cached(…) ?? await exchange(…)`: no promise on a hit.
    */
-  cached (user: UserAssertion, scopes: string[]): OboResult | undefined {
-    const cached = this.#o.cache.peek?.(OboService.#keyOf(user.tokenHash, scopes, undefined))
+  cached (user: UserAssertion, scopes: string[], options: ExchangeOptions = {}): OboResult | undefined {
+    if (options.forceRefresh === true) return undefined
+    const cached = this.#o.cache.peek?.(OboService.#keyOf(user.tokenHash, scopes, options.claims))
     return cached === undefined ? undefined : this.#hit(user, scopes, cached)
   }
 

@@ -154,8 +154,8 @@ export class PassthroughProxy {
   /** One request upstream with the user's OBO token; a refused token is replaced once (the server ran nothing). */
   async #exchange (server: McpServerConfig, request: PassthroughRequest, scopes: string[], signal: AbortSignal): Promise<UpstreamResponse> {
     for (let attempt = 0; ; attempt++) {
-      const token = (attempt === 0 ? this.#o.obo.cached(request.user, scopes) : undefined) ??
-        await this.#o.obo.exchange(request.user, scopes, { forceRefresh: attempt > 0, target: `server "${server.id}"` })
+      const options = { forceRefresh: attempt > 0, target: `server "${server.id}"` }
+      const token = this.#o.obo.cached(request.user, scopes, options) ?? await this.#o.obo.exchange(request.user, scopes, options)
       const checking = this.#o.discovery.checkIssued(server.id, token, request.user)
       if (checking !== undefined) await checking
       let upstream: UpstreamResponse

@@ -156,8 +156,8 @@ export class ToolService {
         let forceRefresh = false
         let claims: string | undefined
         for (let attempt = 0; ; attempt++) {
-          const token = (!forceRefresh && claims === undefined ? this.#o.obo.cached(user, scopes) : undefined) ??
-            await this.#o.obo.exchange(user, scopes, { forceRefresh, target: `server "${server.id}"`, ...(claims === undefined ? {} : { claims }) })
+          const options = { forceRefresh, target: `server "${server.id}"`, ...(claims === undefined ? {} : { claims }) }
+          const token = this.#o.obo.cached(user, scopes, options) ?? await this.#o.obo.exchange(user, scopes, options)
           const checking = this.#o.discovery.checkIssued(server.id, token, user)
           if (checking !== undefined) await checking
           try {

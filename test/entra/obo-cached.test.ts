@@ -39,8 +39,11 @@ describe('OboService.cached', () => {
     const hit = obo.cached(user, scopes)
     expect(hit).toMatchObject({ cache: 'hit', accessToken: fresh.accessToken, expiresAt: fresh.expiresAt })
     expect(outcomes).toEqual(['miss', 'hit'])
-    // Other scopes are another key.
+    // Other scopes are another key, and so is a claims challenge; a forced refresh takes nothing from the cache.
     expect(obo.cached(user, ['api://other/user_impersonation'])).toBeUndefined()
+    expect(obo.cached(user, scopes, { claims: '{"access_token":{"acrs":{"essential":true,"value":"c1"}}}' })).toBeUndefined()
+    expect(obo.cached(user, scopes, { forceRefresh: true })).toBeUndefined()
+    expect(outcomes).toEqual(['miss', 'hit'])
 
     // Five minutes (the default skew) before expiry it is no longer answered, as exchange() would not.
     clock.now = fresh.expiresAt - 300_000
@@ -48,6 +51,18 @@ describe('OboService.cached', () => {
     clock.now = fresh.expiresAt - 300_001
     expect(obo.cached(user, scopes)?.accessToken).toBe(fresh.accessToken)
     expect(stack.oboCalls()).toBe(before + 1)
+  })
+
+  it('a claims challenge\'s token is found under its own claims only, as exchange() would find it', async () => {
+    const outcomes: Array<OboResult['cache']> = []
+    const obo = service(createMemoryOboCache(100), { now: Date.now() }, outcomes)
+    // Client capabilities only: claims the user's token satisfies, so Entra (the emulator) issues under them.
+    const claims = '{"access_token":{"xms_cc":{"values":["cp1"]}}}'
+    const challenged = await obo.exchange(user, scopes, { claims })
+    expect(obo.cached(user, scopes, { claims })?.accessToken).toBe(challenged.accessToken)
+    expect(obo.cached(user, scopes)).toBeUndefined()
+    expect(obo.cached(user, scopes, { claims, forceRefresh: true })).toBeUndefined()
+    expect(outcomes).toEqual(['miss', 'hit'])
   })
 
   it('a shared (store-backed) cache has no answer without waiting: exchange() still hits it', async () => {
